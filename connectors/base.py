@@ -1,0 +1,58 @@
+"""The connector contract: answer a batch of queries of one source, one result or error per query."""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Mapping, Protocol, Sequence, Union
+
+from mapping.config import Query
+from mapping.errors import OkrSyncError
+from mapping.period import Period
+from mapping.results import Observation
+
+
+class SourceError(OkrSyncError):
+    """A query failed in a way retrying will not fix (bad query, 401/403, missing cell, non-numeric value)."""
+
+
+class RetriableError(OkrSyncError):
+    """The source could not answer now (unreachable, 429, 5xx, timeout); the batch is retried with backoff.
+
+    `retry_after` is the delay in seconds the source asked for, when it said one.
+    """
+
+    def __init__(self, message: str, retry_after: float | None = None):
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+Result = Union[Observation, SourceError]
+
+
+@dataclass(frozen=True)
+class Context:
+    """What a connector may need besides its own settings."""
+
+    base_dir: Path = Path(".")
+    env: Mapping[str, str] = field(default_factory=lambda: os.environ)
+
+    def resolve(self, value: str) -> Path:
+        path = Path(value).expanduser()
+        return path if path.is_absolute() else self.base_dir / path
+
+    def secret(self, name: str, what: str) -> str:
+        """The value of an env var named in the config; a clear error if unset."""
+        value = self.env.get(name)
+        if not value:
+            raise SourceError(f"environment variable {name} ({what}) is not set; export it before running")
+        return value
+
+
+class Connector(Protocol):
+    """A source: `fetch` answers every query (an Observation or a SourceError), or raises RetriableError for the whole batch."""
+
+    def fetch(self, queries: Sequence[Query], period: Period, now: datetime) -> dict[Query, Result]: ...
+
+    def close(self) -> None: ...

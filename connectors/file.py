@@ -1,0 +1,133 @@
+"""The `file` source: a local CSV or XLSX read once per sync with pandas; a cell or an aggregated column per query."""
+from __future__ import annotations
+
+import math
+from datetime import datetime
+from pathlib import Path
+from typing import Any, Sequence
+
+import pandas as pd
+from openpyxl.utils.cell import coordinate_from_string, column_index_from_string
+
+from connectors.base import Context, Result, SourceError
+from mapping.config import Query
+from mapping.period import Period
+from mapping.results import Observation
+from mapping.sources.file import FileQuery, FileSource
+from mapping.values import ValueParseError, parse_number
+
+
+def _empty(value: Any) -> bool:
+    return value is None or (isinstance(value, float) and math.isnan(value)) or (isinstance(value, str) and not value.strip())
+
+
+def _same(cell: Any, wanted: Any) -> bool:
+    """Does a cell equal a filter value? Numbers compare as numbers, everything else as trimmed text."""
+    if _empty(cell):
+        return False
+    try:
+        return float(cell) == float(wanted)
+    except (TypeError, ValueError):
+        return str(cell).strip() == str(wanted).strip()
+
+
+class FileConnector:
+    """Reads its file once per fetch, then answers every query from the frames in memory."""
+
+    def __init__(self, name: str, settings: FileSource, context: Context):
+        self.name, self.settings, self.context = name, settings, context
+        self.path: Path = context.resolve(settings.path)
+
+    def _read(self, sheets: set[Any]) -> dict[Any, pd.DataFrame]:
+        """Raw cells (no header) of each sheet asked for; None means the first sheet."""
+        if not self.path.exists():
+            raise SourceError(f"source {self.name!r}: file {self.path} not found; check path (relative to the config file)")
+        try:
+            if self.path.suffix.lower() == ".csv":
+                frame = pd.read_csv(self.path, header=None, dtype=object, keep_default_na=False, na_values=[""], skip_blank_lines=False)
+                return {sheet: frame for sheet in sheets}
+            wanted = [0 if s is None else s for s in sheets]
+            frames = pd.read_excel(self.path, sheet_name=wanted, header=None, dtype=object, engine="openpyxl")
+        except ValueError as exc:
+            if "Worksheet" in str(exc) or "sheet" in str(exc).lower():
+                raise SourceError(f"source {self.name!r}: {exc} in {self.path.name}; check the query's sheet") from None
+            raise SourceError(f"source {self.name!r}: cannot read {self.path.name}: {exc}") from None
+        except Exception as exc:  # corrupt or locked files: say which file
+            raise SourceError(f"source {self.name!r}: cannot read {self.path.name}: {exc}") from None
+        return {s: frames[0 if s is None else s] for s in sheets}
+
+    def fetch(self, queries: Sequence[Query], period: Period, now: datetime) -> dict[Query, Result]:
+        sheets = {q.spec.sheet for q in queries}
+        results: dict[Query, Result] = {}
+        try:
+            frames = self._read(sheets)
+        except SourceError as exc:
+            return {q: exc for q in queries}
+        for query in queries:
+            try:
+                value = self._answer(frames[query.spec.sheet], query.spec, period)
+                results[query] = Observation(value, now, self.name, query.describe())
+            except SourceError as exc:
+                results[query] = exc
+        return results
+
+    def _where(self, query: FileQuery) -> str:
+        sheet = f" sheet {query.sheet!r}" if query.sheet is not None else ""
+        return f"source {self.name!r} ({self.path.name}{sheet})"
+
+    def _number(self, raw: Any, where: str) -> float:
+        try:
+            return parse_number(raw, self.settings.decimal)
+        except ValueParseError as exc:
+            raise SourceError(f"{where}: {exc}") from None
+
+    def _answer(self, frame: pd.DataFrame, query: FileQuery, period: Period) -> float:
+        where = self._where(query)
+        if query.cell:
+            letters, row = coordinate_from_string(query.cell)
+            r, c = row - 1, column_index_from_string(letters) - 1
+            if r >= frame.shape[0] or c >= frame.shape[1] or _empty(frame.iat[r, c]):
+                raise SourceError(f"{where}: cell {query.cell} is empty; check the cell address")
+            return self._number(frame.iat[r, c], f"{where} cell {query.cell}")
+        return self._aggregate(frame, query, period, where)
+
+    def _aggregate(self, frame: pd.DataFrame, query: FileQuery, period: Period, where: str) -> float:
+        if frame.empty:
+            raise SourceError(f"{where}: the sheet is empty")
+        header = [str(h).strip() if not _empty(h) else "" for h in frame.iloc[0].tolist()]
+        body = frame.iloc[1:]
+        body.columns = range(len(header))
+        index = {name: i for i, name in enumerate(header) if name}
+        needed = [query.column, *query.where, *([query.date_column] if query.date_column else [])]
+        for name in needed:
+            if name not in index:
+                raise SourceError(f"{where}: no column {name!r}; columns are {', '.join(index)}")
+        mask = pd.Series(True, index=body.index)
+        for name, wanted in query.where.items():
+            options = wanted if isinstance(wanted, list) else [wanted]
+            options = [str(o).replace("{period}", period.name) if isinstance(o, str) else o for o in options]
+            column = body[index[name]]
+            mask &= column.map(lambda cell: any(_same(cell, o) for o in options))
+        if query.date_column:
+            dates = pd.to_datetime(body[index[query.date_column]], errors="coerce")
+            bad = dates.isna() & ~body[index[query.date_column]].map(_empty)
+            if bad.any():
+                row = int(bad.idxmax()) + 1
+                raise SourceError(f"{where}: row {row}: {body.at[bad.idxmax(), index[query.date_column]]!r} in {query.date_column!r} is not a date")
+            mask &= (dates.dt.date >= period.start) & (dates.dt.date <= period.end)
+        rows = body[mask]
+        if query.agg == "count":
+            return float(len(rows))
+        values = []
+        for row_index, raw in rows[index[query.column]].items():
+            if _empty(raw):
+                continue
+            values.append(self._number(raw, f"{where} row {int(row_index) + 1} column {query.column!r}"))
+        if not values:
+            raise SourceError(f"{where}: no rows with a value in {query.column!r} match the filter; check where/date_column")
+        series = pd.Series(values, dtype=float)
+        return float({"sum": series.sum, "mean": series.mean, "min": series.min, "max": series.max,
+                      "last": lambda: series.iloc[-1], "first": lambda: series.iloc[0]}[query.agg]())
+
+    def close(self) -> None:
+        pass

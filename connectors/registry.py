@@ -1,0 +1,31 @@
+"""Which connector class serves which source kind."""
+from __future__ import annotations
+
+from typing import Callable
+
+from pydantic import BaseModel
+
+from connectors.base import Connector, Context
+
+Factory = Callable[[str, BaseModel, Context], Connector]
+
+
+def _sql(name: str, settings: BaseModel, context: Context) -> Connector:
+    from connectors.sql import SqlConnector
+    return SqlConnector(name, settings, context)  # type: ignore[arg-type]
+
+
+def _file(name: str, settings: BaseModel, context: Context) -> Connector:
+    from connectors.file import FileConnector
+    return FileConnector(name, settings, context)  # type: ignore[arg-type]
+
+
+FACTORIES: dict[str, Factory] = {
+    "sql": _sql,
+    "file": _file,
+}
+
+
+def open_connector(name: str, settings: BaseModel, context: Context) -> Connector:
+    """Build the connector for one configured source."""
+    return FACTORIES[settings.kind](name, settings, context)  # type: ignore[attr-defined]

@@ -1,0 +1,1 @@
+"""Wiring: the sync pipeline, the Prefect flows and the okr-sync CLI."""

@@ -1,0 +1,107 @@
+"""Sample data for the examples: a factory's MES database (SQLite) and its survey/quality workbook."""
+from __future__ import annotations
+
+import random
+import sqlite3
+from datetime import date, timedelta
+from pathlib import Path
+from typing import Callable
+
+from openpyxl import Workbook
+
+Q4_START, Q4_END = date(2026, 10, 1), date(2026, 12, 31)
+LINES = {"A": 1.00, "B": 1.45, "C": 0.80}  # relative defect propensity per line
+SHIFTS = (1, 2, 3)
+
+
+def _share(day: date) -> float:
+    """How far into Q4 a day lies, 0..1 (drives the improvement trends)."""
+    return (day - Q4_START).days / (Q4_END - Q4_START).days
+
+
+def make_mes_db(path: Path, until: date, seed: int = 7) -> Path:
+    """production (day, line, shift, produced, defects, energy_kwh, downtime_min) and deliveries, Q4 2026 up to `until`."""
+    rng = random.Random(seed)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temp = path.with_suffix(".tmp")
+    temp.unlink(missing_ok=True)
+    db = sqlite3.connect(temp)
+    db.executescript("""
+        CREATE TABLE lines (line TEXT PRIMARY KEY, name TEXT NOT NULL);
+        CREATE TABLE production (
+            day TEXT NOT NULL, line TEXT NOT NULL REFERENCES lines(line), shift INTEGER NOT NULL,
+            produced INTEGER NOT NULL, defects INTEGER NOT NULL, energy_kwh REAL NOT NULL, downtime_min REAL NOT NULL,
+            PRIMARY KEY (day, line, shift));
+        CREATE TABLE deliveries (
+            order_id TEXT PRIMARY KEY, customer TEXT NOT NULL, due_day TEXT NOT NULL, shipped_day TEXT);
+    """)
+    db.executemany("INSERT INTO lines VALUES (?, ?)", [("A", "Stamping"), ("B", "Welding"), ("C", "Assembly")])
+    production, deliveries = [], []
+    day, order = Q4_START, 1
+    last = min(until, Q4_END)
+    while day <= last:
+        share = _share(day)
+        weekend = day.weekday() >= 5
+        for line, propensity in LINES.items():
+            for shift in SHIFTS:
+                if weekend and shift == 3:
+                    continue
+                produced = rng.randint(1800, 2200) if not weekend else rng.randint(900, 1100)
+                rate = (1.25 - 0.75 * share) * propensity / 100 * rng.uniform(0.8, 1.2)
+                defects = round(produced * rate)
+                kwh_per_unit = (2.05 - 0.35 * share) * rng.uniform(0.95, 1.05)
+                downtime = max(0.0, rng.gauss(17 - 10 * share, 5))
+                production.append((day.isoformat(), line, shift, produced, defects, round(produced * kwh_per_unit, 1), round(downtime, 1)))
+        if not weekend:
+            for _ in range(rng.randint(6, 10)):
+                on_time = rng.random() < 0.89 + 0.07 * share
+                late = 0 if on_time else rng.randint(1, 5)
+                shipped = day + timedelta(days=late - rng.randint(0, 2) * on_time)
+                deliveries.append((f"SO-{order:05d}", rng.choice(["Nordwerk", "Helios", "Brenner", "Alto"]), day.isoformat(),
+                                   shipped.isoformat() if shipped <= last else None))
+                order += 1
+        day += timedelta(days=1)
+    db.executemany("INSERT INTO production VALUES (?, ?, ?, ?, ?, ?, ?)", production)
+    db.executemany("INSERT INTO deliveries VALUES (?, ?, ?, ?)", deliveries)
+    db.commit()
+    db.close()
+    temp.replace(path)
+    return path
+
+
+def make_survey_xlsx(path: Path, until: date) -> Path:
+    """Monthly NPS survey results, complaint closure (as typed text like '74%') and a milestone checklist."""
+    book = Workbook()
+    survey = book.active
+    survey.title = "Survey"
+    survey.append(["month", "responses", "promoters", "passives", "detractors", "nps"])
+    months = [(date(2026, 7, 1), 118, 42, 51, 25), (date(2026, 8, 1), 124, 45, 52, 27), (date(2026, 9, 1), 131, 47, 58, 26),
+              (date(2026, 10, 1), 140, 55, 58, 27), (date(2026, 11, 1), 152, 66, 62, 24), (date(2026, 12, 1), 149, 70, 58, 21)]
+    for month, responses, promoters, passives, detractors in months:
+        if month > until:
+            break
+        nps = round(100 * (promoters - detractors) / responses)
+        survey.append([month, responses, promoters, passives, detractors, nps])
+    complaints = book.create_sheet("Complaints")
+    complaints.append(["month", "complaints", "closed within 10 days"])
+    for month, count, closed in [(date(2026, 10, 1), 38, "61%"), (date(2026, 11, 1), 31, "74%"), (date(2026, 12, 1), 27, "83%")]:
+        if month > until:
+            break
+        complaints.append([month, count, closed])
+    milestones = book.create_sheet("Milestones")
+    milestones.append(["milestone", "done"])
+    milestones.append(["8D problem solving rolled out on all lines", 1 if until >= date(2026, 11, 20) else 0])
+    milestones.append(["Supplier quality audit completed", 0])
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temp = path.with_name(path.stem + ".tmp.xlsx")
+    book.save(temp)
+    temp.replace(path)
+    return path
+
+
+def make_factory(directory: Path, until: date) -> list[Path]:
+    """Everything examples/factory/okrs.yaml reads."""
+    return [make_mes_db(directory / "mes.db", until), make_survey_xlsx(directory / "quality.xlsx", until)]
+
+
+EXAMPLES: dict[str, Callable[[Path, date], list[Path]]] = {"factory": make_factory}

@@ -1,0 +1,239 @@
+"""One sync as plain functions: plan -> fetch (one batch per source) -> score -> record -> publish.
+
+The Prefect flow and the local CLI run call these same functions; only how the per-source fetches
+are run (Prefect tasks or a thread pool) differs.
+"""
+from __future__ import annotations
+
+import logging
+import time
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Callable, Mapping, Optional
+from zoneinfo import ZoneInfo
+
+from connectors.base import Context, Result, RetriableError, SourceError
+from connectors.history import HistoryStore
+from connectors.registry import open_connector
+from connectors.xlsx import write_xlsx
+from mapping.config import Config, KeyResult, Query
+from mapping.period import Period
+from mapping.report import Table, build_report
+from mapping.results import KRResult, Observation
+from mapping.rollup import ObjectiveResult, rollup
+from mapping.scoring import score_kr
+
+log = logging.getLogger("okr_sync")
+
+
+@dataclass
+class Plan:
+    """Every distinct query, grouped by source, and which KRs wait on each."""
+
+    by_source: dict[str, list[Query]] = field(default_factory=dict)
+    krs_by_query: dict[Query, list[str]] = field(default_factory=dict)
+
+    @property
+    def query_count(self) -> int:
+        return len(self.krs_by_query)
+
+
+def make_plan(config: Config) -> Plan:
+    """Group the KRs' metric queries by source; identical queries are asked once."""
+    plan = Plan()
+    for _, kr in config.key_results():
+        if kr.metric is None:
+            continue
+        query = kr.metric.query
+        if query not in plan.krs_by_query:
+            plan.by_source.setdefault(query.source, []).append(query)
+            plan.krs_by_query[query] = []
+        plan.krs_by_query[query].append(kr.id)
+    return plan
+
+
+def context_of(config: Config, env: Mapping[str, str] | None = None) -> Context:
+    return Context(config.base_dir) if env is None else Context(config.base_dir, env)
+
+
+def fetch_source(config: Config, name: str, queries: list[Query], period: Period, now: datetime,
+                 context: Context) -> dict[Query, Result]:
+    """Answer one source's batch; RetriableError propagates so the caller can retry the batch."""
+    connector = open_connector(name, config.sources[name], context)
+    try:
+        return connector.fetch(queries, period, now)
+    finally:
+        connector.close()
+
+
+def retry_delays(retries: int, first_delay: float) -> list[float]:
+    """Exponential backoff: first_delay, 2x, 4x, ... (the same shape as Prefect's exponential_backoff)."""
+    return [first_delay * 2 ** attempt for attempt in range(retries)]
+
+
+def fetch_with_retries(config: Config, name: str, queries: list[Query], period: Period, now: datetime,
+                       context: Context, sleep: Callable[[float], None] = time.sleep) -> dict[Query, Result]:
+    """fetch_source, retried on RetriableError with backoff (never sooner than a Retry-After); other errors fail the batch."""
+    delays = retry_delays(config.fetch.retries, config.fetch.retry_delay_seconds)
+    for attempt in range(len(delays) + 1):
+        try:
+            return fetch_source(config, name, queries, period, now, context)
+        except RetriableError as exc:
+            if attempt == len(delays):
+                raise
+            wait = max(delays[attempt], exc.retry_after or 0.0)
+            log.warning("source %r: %s; retry %d/%d in %.1fs", name, exc, attempt + 1, len(delays), wait)
+            sleep(wait)
+    raise AssertionError("unreachable")
+
+
+def settle(name: str, queries: list[Query], run: Callable[[], dict[Query, Result]]) -> dict[Query, Result]:
+    """Run a source's fetch; any failure of the whole batch becomes that error on each of its queries."""
+    try:
+        answers = run()
+    except (SourceError, RetriableError) as exc:
+        error = SourceError(str(exc))
+        return {q: error for q in queries}
+    except Exception as exc:  # a bug or an unexpected library error must not stop the other sources
+        log.debug("source %r failed", name, exc_info=True)
+        error = SourceError(f"source {name!r}: unexpected {type(exc).__name__}: {exc}")
+        return {q: error for q in queries}
+    missing = SourceError(f"source {name!r} gave no answer for this query")
+    return {q: answers.get(q, missing) for q in queries}
+
+
+def fetch_all_local(config: Config, plan: Plan, period: Period, now: datetime, context: Context,
+                    max_workers: int = 4) -> dict[Query, Result]:
+    """Every source's batch, concurrently in threads, each with its own retries."""
+    answers: dict[Query, Result] = {}
+    if not plan.by_source:
+        return answers
+    with ThreadPoolExecutor(max_workers=min(max_workers, len(plan.by_source))) as pool:
+        futures = {
+            name: pool.submit(settle, name, queries,
+                              lambda name=name, queries=queries: fetch_with_retries(config, name, queries, period, now, context))
+            for name, queries in plan.by_source.items()
+        }
+        for future in futures.values():
+            answers.update(future.result())
+    return answers
+
+
+@dataclass
+class SyncOutcome:
+    """Everything a sync computed and did."""
+
+    run_id: str
+    now: datetime
+    period: Period
+    results: dict[str, KRResult]
+    objectives: list[ObjectiveResult]
+    tables: list[Table]
+    plan: Plan
+    written: list[Path] = field(default_factory=list)
+
+    @property
+    def failed_sources(self) -> list[str]:
+        return sorted({r.source for r in self.results.values() if r.stale and r.source})
+
+    @property
+    def stale_krs(self) -> list[KRResult]:
+        return [r for r in self.results.values() if r.stale]
+
+    @property
+    def ok(self) -> bool:
+        return not self.stale_krs
+
+    def failure_message(self) -> str:
+        stale = self.stale_krs
+        return (f"{len(stale)} KR(s) stale because their source failed: "
+                + "; ".join(f"{r.kr_id}: {r.error}" for r in stale))
+
+
+def now_in(config: Config) -> datetime:
+    return datetime.now(ZoneInfo(config.timezone))
+
+
+def source_of_query(plan: Plan) -> dict[str, Query]:
+    return {kr_id: query for query, kr_ids in plan.krs_by_query.items() for kr_id in kr_ids}
+
+
+def score_all(config: Config, plan: Plan, answers: dict[Query, Result], now: datetime,
+              history: Optional[HistoryStore]) -> dict[str, KRResult]:
+    """Score every KR; a KR whose query failed keeps its last good value from history and is marked stale."""
+    period = config.period_obj()
+    elapsed = period.elapsed(now)
+    ids = [kr.id for _, kr in config.key_results()]
+    last_good = history.last_good(ids) if history else {}
+    errors = history.current_errors(ids) if history else {}
+    previous = history.previous_values(ids, now.date()) if history else {}
+    query_of = source_of_query(plan)
+    results: dict[str, KRResult] = {}
+    for objective, kr in config.key_results():
+        answer = answers.get(query_of[kr.id]) if kr.id in query_of else None
+        value = as_of = None
+        source = query = provenance = error = ""
+        stale_since = None
+        if isinstance(answer, Observation):
+            value, as_of, source, query, provenance = answer.value, answer.as_of, answer.source, answer.query, answer.provenance
+        elif isinstance(answer, Exception):
+            error = str(answer)
+            source = query_of[kr.id].source
+            stale_since = errors[kr.id][1] if kr.id in errors else now
+            if kr.id in last_good:
+                good = last_good[kr.id]
+                value, as_of, query, provenance = good.value, good.observed_at, good.query, good.provenance
+        scored = score_kr(kr, value, elapsed, config.status)
+        results[kr.id] = KRResult(objective.id, kr.id, value, scored.progress, scored.score, scored.expected,
+                                  scored.status, as_of, source, query, provenance, stale_since, error,
+                                  previous.get(kr.id))
+    return results
+
+
+def open_history(config: Config, context: Context, read_only: bool = False) -> Optional[HistoryStore]:
+    """The configured history store; in read-only mode None when it does not exist yet (nothing is created)."""
+    url = context.secret(config.history_env, "history URL") if config.history_env else config.history
+    return HistoryStore.open(url, context, read_only=read_only)
+
+
+def publish(config: Config, tables: list[Table]) -> list[Path]:
+    """Write every configured output from the same tables."""
+    written = []
+    for output in config.outputs:
+        if output.kind == "xlsx":
+            written.append(write_xlsx(tables, config.resolve_path(output.path)))
+    return written
+
+
+def run_sync(config: Config, now: datetime | None = None, *, write: bool = True, run_id: str | None = None,
+             fetch_all: Callable[..., dict[Query, Result]] = fetch_all_local,
+             env: Mapping[str, str] | None = None,
+             progress: Callable[[str], None] = lambda step: None) -> SyncOutcome:
+    """The whole sync. With write=False (preview) nothing is recorded or written."""
+    now = now or now_in(config)
+    run_id = run_id or uuid.uuid4().hex
+    context = context_of(config, env)
+    period = config.period_obj()
+    plan = make_plan(config)
+    history = open_history(config, context, read_only=not write)
+    try:
+        progress(f"fetching {plan.query_count} queries from {len(plan.by_source)} sources")
+        answers = fetch_all(config, plan, period, now, context)
+        progress("scoring")
+        results = score_all(config, plan, answers, now, history)
+        objectives = rollup(config, results)
+        tables = build_report(config, results, objectives)
+        outcome = SyncOutcome(run_id, now, period, results, objectives, tables, plan)
+        if write:
+            assert history is not None
+            progress("recording history")
+            history.record(run_id, now.date(), results.values(), now, str(config.file), period.name, outcome.failed_sources)
+            progress("writing outputs")
+            outcome.written = publish(config, tables)
+        return outcome
+    finally:
+        if history is not None:
+            history.close()

@@ -1,0 +1,168 @@
+"""The okrs.yaml model: period, sources, objectives with their key results, outputs and status bands."""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import date
+from pathlib import Path
+from typing import Any, Literal, Optional, Union
+
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, model_validator
+
+from mapping.period import Period, parse_period
+from mapping.sources import SourceConfig
+from mapping.sources.base import StrictModel
+
+KRType = Literal["increase", "decrease", "at_most", "at_least", "milestone"]
+Level = Literal["company", "department", "team", "individual"]
+ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]*$"
+
+
+@dataclass(frozen=True)
+class Query:
+    """One distinct question to one source; identical questions from different KRs compare equal."""
+
+    source: str
+    key: str  # canonical JSON of the kind-specific query fields
+    spec: Any = None  # the validated kind-specific query model
+
+    def __hash__(self) -> int:
+        return hash((self.source, self.key))
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Query) and (self.source, self.key) == (other.source, other.key)
+
+    @classmethod
+    def of(cls, source: str, spec: BaseModel) -> "Query":
+        fields = spec.model_dump(mode="json", exclude={"source"})
+        return cls(source, json.dumps(fields, sort_keys=True, separators=(",", ":")), spec)
+
+    def describe(self) -> str:
+        """Short human text of the query, for history rows and reports."""
+        return self.key if len(self.key) <= 200 else self.key[:197] + "..."
+
+
+class PeriodSpec(StrictModel):
+    """An explicit period: a name with first and last day (both included)."""
+
+    name: str
+    start: date
+    end: date
+
+    @model_validator(mode="after")
+    def _ordered(self) -> "PeriodSpec":
+        if self.end < self.start:
+            raise ValueError("end is before start")
+        return self
+
+
+class Metric(BaseModel):
+    """Where a KR's current value comes from: a source name plus that source kind's query fields."""
+
+    model_config = ConfigDict(extra="allow", frozen=True)
+    source: str = Field(description="name of an entry under sources")
+    _query: Optional[Query] = PrivateAttr(None)
+
+    @property
+    def query(self) -> Query:
+        if self._query is None:
+            raise RuntimeError("metric was not bound to its source; load the config with mapping.loader.load_config")
+        return self._query
+
+
+class KeyResult(StrictModel):
+    """A measurable result: where it starts, where it must get to, and how it is measured."""
+
+    model_config = ConfigDict(extra="forbid", frozen=False)
+    id: str = Field(pattern=ID_PATTERN, description="unique across the file; used in history and alignment")
+    title: str
+    owner: Optional[str] = None
+    type: KRType = Field("increase", description="increase/decrease: baseline -> target; at_most/at_least: keep a threshold; milestone: 0 or 1")
+    baseline: Optional[float] = Field(None, description="value at the start of the period")
+    target: Optional[float] = Field(None, description="value to reach (or threshold to hold)")
+    unit: str = ""
+    weight: float = Field(1.0, gt=0, description="weight in the objective's score")
+    committed: bool = Field(False, description="committed KRs must reach 1.0; aspirational ones (default) count 0.7 as success")
+    metric: Optional[Metric] = Field(None, description="where the current value comes from; none = not measured automatically")
+
+
+class Objective(StrictModel):
+    """A qualitative goal measured by its key results, possibly supporting a higher-level KR."""
+
+    model_config = ConfigDict(extra="forbid", frozen=False)
+    id: str = Field(pattern=ID_PATTERN)
+    title: str
+    level: Level = "team"
+    owner: Optional[str] = None
+    aligns_to: Optional[str] = Field(None, description="id of the parent KR this objective supports")
+    key_results: list[KeyResult] = Field(min_length=1)
+
+
+class StatusBands(StrictModel):
+    """When a KR counts as on track or at risk, relative to the progress expected by now."""
+
+    on_track: float = Field(0.9, ge=0, le=1, description="pace (progress / expected) at or above this is on_track")
+    at_risk: float = Field(0.6, ge=0, le=1, description="pace at or above this (but below on_track) is at_risk; below is off_track")
+    aspirational_bar: float = Field(0.7, gt=0, le=1, description="progress an aspirational KR needs by period end to count as achieved")
+    milestone_at_risk_after: float = Field(0.75, ge=0, le=1, description="an unreached milestone turns at_risk once this share of the period is over")
+
+    @model_validator(mode="after")
+    def _ordered(self) -> "StatusBands":
+        if self.at_risk > self.on_track:
+            raise ValueError("at_risk must not exceed on_track")
+        return self
+
+
+class FetchPolicy(StrictModel):
+    """Retries of a source whose whole batch failed with a retriable error (unreachable, 429, 5xx)."""
+
+    retries: int = Field(2, ge=0, le=10)
+    retry_delay_seconds: float = Field(10.0, ge=0, description="first delay; doubles on every retry")
+
+
+class XlsxOutput(StrictModel):
+    """The summary workbook: Summary and Objectives sheets, written atomically."""
+
+    kind: Literal["xlsx"]
+    path: str = Field(description="where to write the .xlsx, relative to the config file")
+
+
+OutputConfig = Union[XlsxOutput]
+
+
+class Config(StrictModel):
+    """A whole okrs.yaml."""
+
+    model_config = ConfigDict(extra="forbid", frozen=False)
+    period: Union[str, PeriodSpec] = Field(description="2026-Q4, 2026-11, or {name, start, end}")
+    timezone: str = Field("UTC", description="IANA zone in which days and 'now' are counted")
+    history: str = Field("sqlite:///.okr-sync/history.db", description="SQLAlchemy URL of the history store (relative SQLite paths are relative to the config file)")
+    history_env: Optional[str] = Field(None, description="env var holding the history URL (overrides history)")
+    sources: dict[str, SourceConfig] = Field(default_factory=dict)
+    objectives: list[Objective] = Field(min_length=1)
+    outputs: list[OutputConfig] = Field(default_factory=list)
+    status: StatusBands = Field(default_factory=StatusBands)
+    fetch: FetchPolicy = Field(default_factory=FetchPolicy)
+
+    _file: Path = PrivateAttr(Path("okrs.yaml"))
+
+    @property
+    def file(self) -> Path:
+        return self._file
+
+    @property
+    def base_dir(self) -> Path:
+        return self._file.parent
+
+    def resolve_path(self, value: str) -> Path:
+        """A path from the config, relative to the config file's folder."""
+        path = Path(value).expanduser()
+        return path if path.is_absolute() else self.base_dir / path
+
+    def period_obj(self) -> Period:
+        if isinstance(self.period, PeriodSpec):
+            return Period(self.period.name, self.period.start, self.period.end)
+        return parse_period(self.period)
+
+    def key_results(self) -> list[tuple[Objective, KeyResult]]:
+        return [(objective, kr) for objective in self.objectives for kr in objective.key_results]

@@ -1,0 +1,259 @@
+"""Load okrs.yaml and validate it in two passes (shape, then meaning), collecting every problem with its line."""
+from __future__ import annotations
+
+import difflib
+import os
+from pathlib import Path
+from typing import Any, Mapping
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import BaseModel, ValidationError
+
+from mapping.config import Config, Query
+from mapping.errors import ConfigError, Problem
+from mapping.period import PeriodError, parse_period
+from mapping.sources import KINDS
+from mapping.yaml_lines import dotted, line_of, load_yaml_with_lines
+
+METRIC_COMMON_KEYS = {"source"}
+
+
+def _known_keys() -> set[str]:
+    """Every key any config model accepts, for did-you-mean hints."""
+    keys: set[str] = set()
+    seen: set[type] = set()
+
+    def visit(model: type[BaseModel]) -> None:
+        if model in seen:
+            return
+        seen.add(model)
+        keys.update(model.model_fields)
+        for field in model.model_fields.values():
+            for arg in _models_in(field.annotation):
+                visit(arg)
+
+    visit(Config)
+    for kind in KINDS.values():
+        visit(kind.source_model)
+        visit(kind.query_model)
+    return keys
+
+
+def _models_in(annotation: Any) -> list[type[BaseModel]]:
+    out: list[type[BaseModel]] = []
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return [annotation]
+    for arg in getattr(annotation, "__args__", ()) or ():
+        out.extend(_models_in(arg))
+    for arg in getattr(annotation, "__metadata__", ()) or ():
+        pass
+    origin = getattr(annotation, "__origin__", None)
+    if origin is not None and hasattr(annotation, "__metadata__"):
+        out.extend(_models_in(origin))
+    return out
+
+
+def _data_path(data: Any, loc: tuple) -> tuple:
+    """Map a pydantic error location onto the YAML key path (dropping union tags and validator names)."""
+    path: list = []
+    node = data
+    for part in loc:
+        if isinstance(node, dict) and part in node:
+            path.append(part)
+            node = node[part]
+        elif isinstance(node, list) and isinstance(part, int) and 0 <= part < len(node):
+            path.append(part)
+            node = node[part]
+        elif isinstance(node, dict) and isinstance(part, str) and not part.startswith(("function-", "tagged-union")) and part not in KINDS:
+            path.append(part)  # a missing or unknown key: name it
+            node = None
+    return tuple(path)
+
+
+class _Collector:
+    """Gathers problems for one file."""
+
+    def __init__(self, file: str, lines: dict[tuple, int]):
+        self.file, self.lines, self.problems = file, lines, []  # type: ignore[var-annotated]
+
+    def add(self, path: tuple, message: str, hint: str = "") -> None:
+        self.problems.append(Problem(self.file, line_of(self.lines, path), dotted(path), message, hint))
+
+    def add_validation(self, error: ValidationError, data: Any, prefix: tuple = ()) -> None:
+        known = _known_keys()
+        for err in error.errors():
+            path = prefix + _data_path(data, tuple(err["loc"]))
+            kind = err["type"]
+            if kind == "extra_forbidden":
+                key = str(path[-1]) if path else ""
+                close = difflib.get_close_matches(key, sorted(known), n=1)
+                self.add(path, f"unknown key {key!r}", f"did you mean {close[0]!r}?" if close else "remove it or check the README for the keys of this block")
+            elif kind == "missing":
+                self.add(path, "required key is missing", "add it")
+            elif kind == "union_tag_invalid":
+                ctx = err.get("ctx", {})
+                self.add(path + ("kind",), f"unknown source kind {ctx.get('tag')!r}", f"use one of: {ctx.get('expected_tags')}")
+            elif kind == "union_tag_not_found":
+                self.add(path, "source has no 'kind'", f"add kind: one of {', '.join(KINDS)}")
+            else:
+                message = err["msg"].removeprefix("Value error, ")
+                self.add(path, message)
+
+
+def _as_list(value: Any) -> list:
+    return value if isinstance(value, list) else []
+
+
+def _as_dict(value: Any) -> dict:
+    return value if isinstance(value, dict) else {}
+
+
+def _check_meaning(data: dict, out: _Collector, env: Mapping[str, str], check_env: bool) -> None:
+    """Second pass: references, duplicates, numbers that cannot score, missing env vars."""
+    period = data.get("period")
+    if isinstance(period, str):
+        try:
+            parse_period(period)
+        except PeriodError as exc:
+            out.add(("period",), str(exc), "write 2026-Q4, 2026-11 or {name, start, end}")
+    tz = data.get("timezone")
+    if isinstance(tz, str):
+        try:
+            ZoneInfo(tz)
+        except (ZoneInfoNotFoundError, ValueError):
+            out.add(("timezone",), f"unknown time zone {tz!r}", "use an IANA name like Europe/Berlin or UTC")
+
+    sources = _as_dict(data.get("sources"))
+    if check_env:
+        for name, raw in sources.items():
+            for key, var in _as_dict(raw).items():
+                if key.endswith("_env") and isinstance(var, str) and not env.get(var):
+                    out.add(("sources", name, key), f"environment variable {var} is not set", f"export {var}=... before running")
+        var = data.get("history_env")
+        if isinstance(var, str) and not env.get(var):
+            out.add(("history_env",), f"environment variable {var} is not set", f"export {var}=... before running")
+
+    kr_ids: dict[str, tuple] = {}
+    objective_ids: dict[str, tuple] = {}
+    kr_objective: dict[str, str] = {}
+    for oi, objective in enumerate(_as_list(data.get("objectives"))):
+        objective = _as_dict(objective)
+        oid = objective.get("id")
+        if isinstance(oid, str):
+            if oid in objective_ids:
+                out.add(("objectives", oi, "id"), f"duplicate objective id {oid!r}", f"first used at line {line_of(out.lines, objective_ids[oid])}")
+            else:
+                objective_ids[oid] = ("objectives", oi, "id")
+        for ki, kr in enumerate(_as_list(objective.get("key_results"))):
+            kr = _as_dict(kr)
+            path = ("objectives", oi, "key_results", ki)
+            kid = kr.get("id")
+            if isinstance(kid, str):
+                if kid in kr_ids:
+                    out.add(path + ("id",), f"duplicate key result id {kid!r}", f"first used at line {line_of(out.lines, kr_ids[kid])}; KR ids must be unique in the file")
+                else:
+                    kr_ids[kid] = path + ("id",)
+                    kr_objective[kid] = oid if isinstance(oid, str) else ""
+            _check_numbers(kr, path, out)
+            metric = kr.get("metric")
+            if isinstance(metric, dict):
+                _check_metric(metric, path + ("metric",), sources, out)
+
+    parents: dict[str, str] = {}
+    for oi, objective in enumerate(_as_list(data.get("objectives"))):
+        objective = _as_dict(objective)
+        target = objective.get("aligns_to")
+        if not isinstance(target, str):
+            continue
+        if target not in kr_ids:
+            close = difflib.get_close_matches(target, list(kr_ids), n=1)
+            out.add(("objectives", oi, "aligns_to"), f"aligns to unknown key result {target!r}", f"did you mean {close[0]!r}?" if close else "name the id of a KR in this file")
+        elif isinstance(objective.get("id"), str):
+            parents[objective["id"]] = kr_objective[target]
+    for oi, objective in enumerate(_as_list(data.get("objectives"))):
+        start = _as_dict(objective).get("id")
+        seen, node = set(), start
+        while isinstance(node, str) and node in parents:
+            if node in seen:
+                out.add(("objectives", oi, "aligns_to"), f"alignment of objective {start!r} forms a cycle", "an objective cannot support its own KRs, directly or through others")
+                break
+            seen.add(node)
+            node = parents[node]
+
+
+def _number(value: Any) -> float | None:
+    return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
+
+
+def _check_numbers(kr: dict, path: tuple, out: _Collector) -> None:
+    kind = kr.get("type", "increase")
+    baseline, target = _number(kr.get("baseline")), _number(kr.get("target"))
+    if kind in ("increase", "decrease"):
+        for key, value in (("baseline", baseline), ("target", target)):
+            if value is None and kr.get(key) is None:
+                out.add(path + (key,), f"{kind} KR needs a {key}", f"add {key}: <number>")
+        if baseline is not None and target is not None:
+            if baseline == target:
+                out.add(path + ("target",), f"baseline equals target ({target:g}): progress cannot be measured", "use at_least/at_most to hold a level, or change one of them")
+            elif kind == "increase" and target < baseline:
+                out.add(path + ("type",), f"type is increase but target {target:g} is below baseline {baseline:g}", "use type: decrease")
+            elif kind == "decrease" and target > baseline:
+                out.add(path + ("type",), f"type is decrease but target {target:g} is above baseline {baseline:g}", "use type: increase")
+    elif kind in ("at_most", "at_least"):
+        if target is None and kr.get("target") is None:
+            out.add(path + ("target",), f"{kind} KR needs a target (the threshold)", "add target: <number>")
+        if baseline is not None and target is not None and baseline == target:
+            out.add(path + ("target",), f"baseline equals target ({target:g}): a breach cannot be scored", "drop the baseline or set the level at the start of the period")
+
+
+def _check_metric(metric: dict, path: tuple, sources: dict, out: _Collector) -> None:
+    name = metric.get("source")
+    if not isinstance(name, str):
+        return
+    if name not in sources:
+        close = difflib.get_close_matches(name, list(sources), n=1)
+        hint = f"did you mean {close[0]!r}?" if close else (f"define it under sources (known: {', '.join(sources)})" if sources else "define it under sources")
+        out.add(path + ("source",), f"unknown source {name!r}", hint)
+        return
+    kind = KINDS.get(_as_dict(sources[name]).get("kind"))
+    if kind is None:
+        return
+    try:
+        kind.query_model.model_validate(metric)
+    except ValidationError as exc:
+        out.add_validation(exc, metric, prefix=path)
+
+
+def load_config(path: str | Path, env: Mapping[str, str] | None = None, check_env: bool = True) -> Config:
+    """Read and validate okrs.yaml; raise ConfigError listing every problem found."""
+    path = Path(path)
+    env = os.environ if env is None else env
+    data, lines = load_yaml_with_lines(path)
+    out = _Collector(str(path), lines)
+    if not isinstance(data, dict):
+        out.add((), "the file must be a mapping with period, sources, objectives and outputs", "see examples/factory/okrs.yaml")
+        raise ConfigError(out.problems)
+    config = None
+    try:
+        config = Config.model_validate(data)
+    except ValidationError as exc:
+        out.add_validation(exc, data)
+    _check_meaning(data, out, env, check_env)
+    if out.problems or config is None:
+        raise ConfigError(_dedupe(out.problems))
+    config._file = path
+    for _, kr in config.key_results():
+        if kr.metric is not None:
+            source = config.sources[kr.metric.source]
+            spec = KINDS[source.kind].query_model.model_validate(kr.metric.model_dump())
+            kr.metric._query = Query.of(kr.metric.source, spec)
+    return config
+
+
+def _dedupe(problems: list[Problem]) -> list[Problem]:
+    seen, out = set(), []
+    for problem in sorted(problems, key=lambda p: (p.line or 0, p.path)):
+        if problem not in seen:
+            seen.add(problem)
+            out.append(problem)
+    return out

@@ -1,0 +1,91 @@
+"""The report tables every sink writes (workbook, Google Sheets): built once, written by each writer."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Literal
+
+from mapping.config import Config
+from mapping.results import KRResult
+from mapping.rollup import ObjectiveResult
+
+ColumnKind = Literal["text", "number", "percent", "score", "datetime", "status", "bool"]
+
+
+@dataclass(frozen=True)
+class Column:
+    name: str
+    kind: ColumnKind = "text"
+    width: int = 14
+
+
+@dataclass
+class Table:
+    """A named sheet of typed columns and rows of plain Python values (None = empty cell)."""
+
+    name: str
+    columns: list[Column]
+    rows: list[list[Any]] = field(default_factory=list)
+
+    @property
+    def header(self) -> list[str]:
+        return [column.name for column in self.columns]
+
+    def records(self) -> list[dict[str, Any]]:
+        return [dict(zip(self.header, row)) for row in self.rows]
+
+
+SUMMARY_COLUMNS = [
+    Column("Objective", "text", 34), Column("KR id", "text", 16), Column("Key result", "text", 40),
+    Column("Owner", "text", 14), Column("Type", "text", 11), Column("Committed", "bool", 10),
+    Column("Unit", "text", 7), Column("Baseline", "number", 10), Column("Target", "number", 10),
+    Column("Current", "number", 10), Column("Progress", "percent", 10), Column("Score", "score", 8),
+    Column("Expected", "percent", 10), Column("Status", "status", 11), Column("Change", "number", 10),
+    Column("Last updated", "datetime", 18), Column("Source", "text", 12), Column("Stale since", "datetime", 18),
+    Column("Error", "text", 50),
+]
+
+OBJECTIVE_COLUMNS = [
+    Column("Objective id", "text", 16), Column("Objective", "text", 44), Column("Level", "text", 12),
+    Column("Owner", "text", 14), Column("Supports KR", "text", 16), Column("Parent objective", "text", 18),
+    Column("KRs measured", "text", 12), Column("Score", "score", 8), Column("Progress", "percent", 10),
+    Column("Status", "status", 11),
+]
+
+
+def _naive(moment: datetime | None) -> datetime | None:
+    """Spreadsheets have no time zones: show wall-clock time in the config's zone."""
+    return moment.replace(tzinfo=None, microsecond=0) if moment else None
+
+
+def summary_table(config: Config, results: dict[str, KRResult], objectives: list[ObjectiveResult]) -> Table:
+    """One row per KR, objectives in alignment-tree order."""
+    table = Table("Summary", SUMMARY_COLUMNS)
+    for entry in objectives:
+        objective = entry.objective
+        for kr in objective.key_results:
+            r = results[kr.id]
+            table.rows.append([
+                objective.title, kr.id, kr.title, kr.owner or objective.owner, kr.type, kr.committed, kr.unit,
+                kr.baseline, kr.target, r.value, r.progress, r.score, r.expected, r.status, r.delta,
+                _naive(r.as_of), r.source, _naive(r.stale_since), r.error or None,
+            ])
+    return table
+
+
+def objectives_table(objectives: list[ObjectiveResult]) -> Table:
+    """The rollup: one row per objective, children indented under the objective whose KR they support."""
+    table = Table("Objectives", OBJECTIVE_COLUMNS)
+    for entry in objectives:
+        objective = entry.objective
+        table.rows.append([
+            objective.id, "    " * entry.depth + objective.title, objective.level, objective.owner,
+            entry.parent_kr, entry.parent_objective, f"{entry.measured}/{entry.total}",
+            entry.score, entry.progress, entry.status,
+        ])
+    return table
+
+
+def build_report(config: Config, results: dict[str, KRResult], objectives: list[ObjectiveResult]) -> list[Table]:
+    """All tables of the summary, in sheet order."""
+    return [summary_table(config, results, objectives), objectives_table(objectives)]
