@@ -41,17 +41,26 @@ class Plan:
         return len(self.krs_by_query)
 
 
+def kr_queries(kr: KeyResult) -> list[Query]:
+    """The source queries a KR's value needs (none for a KR measured by hand)."""
+    return [] if kr.metric is None else [kr.metric.query]
+
+
+def kr_answer(kr: KeyResult, answers: Mapping[Query, Result]) -> Optional[Result]:
+    """A KR's measured value from the answers to its queries: an Observation, an error, or None (not measured)."""
+    queries = kr_queries(kr)
+    return answers.get(queries[0]) if queries else None
+
+
 def make_plan(config: Config) -> Plan:
     """Group the KRs' metric queries by source; identical queries are asked once."""
     plan = Plan()
     for _, kr in config.key_results():
-        if kr.metric is None:
-            continue
-        query = kr.metric.query
-        if query not in plan.krs_by_query:
-            plan.by_source.setdefault(query.source, []).append(query)
-            plan.krs_by_query[query] = []
-        plan.krs_by_query[query].append(kr.id)
+        for query in kr_queries(kr):
+            if query not in plan.krs_by_query:
+                plan.by_source.setdefault(query.source, []).append(query)
+                plan.krs_by_query[query] = []
+            plan.krs_by_query[query].append(kr.id)
     return plan
 
 
@@ -157,10 +166,6 @@ def now_in(config: Config) -> datetime:
     return datetime.now(ZoneInfo(config.timezone))
 
 
-def source_of_query(plan: Plan) -> dict[str, Query]:
-    return {kr_id: query for query, kr_ids in plan.krs_by_query.items() for kr_id in kr_ids}
-
-
 def score_all(config: Config, plan: Plan, answers: dict[Query, Result], now: datetime,
               history: Optional[HistoryStore]) -> dict[str, KRResult]:
     """Score every KR; a KR whose query failed keeps its last good value from history and is marked stale."""
@@ -170,10 +175,9 @@ def score_all(config: Config, plan: Plan, answers: dict[Query, Result], now: dat
     last_good = history.last_good(ids) if history else {}
     errors = history.current_errors(ids) if history else {}
     previous = history.previous_values(ids, now.date()) if history else {}
-    query_of = source_of_query(plan)
     results: dict[str, KRResult] = {}
     for objective, kr in config.key_results():
-        answer = answers.get(query_of[kr.id]) if kr.id in query_of else None
+        answer = kr_answer(kr, answers)
         value = as_of = None
         source = query = provenance = error = ""
         stale_since = None
@@ -181,7 +185,7 @@ def score_all(config: Config, plan: Plan, answers: dict[Query, Result], now: dat
             value, as_of, source, query, provenance = answer.value, answer.as_of, answer.source, answer.query, answer.provenance
         elif isinstance(answer, Exception):
             error = str(answer)
-            source = query_of[kr.id].source
+            source = kr.metric.source if kr.metric else ""
             stale_since = errors[kr.id][1] if kr.id in errors else now
             if kr.id in last_good:
                 good = last_good[kr.id]

@@ -44,7 +44,9 @@ def status_of(kr: KeyResult, progress: Optional[float], elapsed: float, bands: S
         return "on_track" if threshold else "done"
     if kr.type == "milestone":
         return "at_risk" if elapsed >= bands.milestone_at_risk_after else "on_track"
-    wanted = 1.0 if threshold else elapsed * bar
+    if threshold:  # breached: never on track while the threshold is broken
+        return "at_risk" if progress >= bands.at_risk else "off_track"
+    wanted = elapsed * bar
     if wanted <= 0:
         return "on_track"
     pace = progress / wanted
