@@ -38,23 +38,29 @@ class FileConnector:
         self.name, self.settings, self.context = name, settings, context
         self.path: Path = context.resolve(settings.path)
 
-    def _read(self, sheets: set[Any]) -> dict[Any, pd.DataFrame]:
-        """Raw cells (no header) of each sheet asked for; None means the first sheet."""
+    def _read(self, sheets: set[Any]) -> dict[Any, pd.DataFrame | SourceError]:
+        """Raw cells (no header) of each sheet asked for (None = the first); a missing sheet fails only its queries."""
         if not self.path.exists():
             raise SourceError(f"source {self.name!r}: file {self.path} not found; check path (relative to the config file)")
         try:
             if self.path.suffix.lower() == ".csv":
                 frame = pd.read_csv(self.path, header=None, dtype=object, keep_default_na=False, na_values=[""], skip_blank_lines=False)
                 return {sheet: frame for sheet in sheets}
-            wanted = [0 if s is None else s for s in sheets]
-            frames = pd.read_excel(self.path, sheet_name=wanted, header=None, dtype=object, engine="openpyxl")
-        except ValueError as exc:
-            if "Worksheet" in str(exc) or "sheet" in str(exc).lower():
-                raise SourceError(f"source {self.name!r}: {exc} in {self.path.name}; check the query's sheet") from None
+            book = pd.ExcelFile(self.path, engine="openpyxl")
+        except Exception as exc:  # corrupt, locked or not really a spreadsheet: say which file
             raise SourceError(f"source {self.name!r}: cannot read {self.path.name}: {exc}") from None
-        except Exception as exc:  # corrupt or locked files: say which file
-            raise SourceError(f"source {self.name!r}: cannot read {self.path.name}: {exc}") from None
-        return {s: frames[0 if s is None else s] for s in sheets}
+        frames: dict[Any, pd.DataFrame | SourceError] = {}
+        with book:
+            for sheet in sheets:
+                wanted = 0 if sheet is None else sheet
+                if isinstance(wanted, str) and wanted not in book.sheet_names:
+                    frames[sheet] = SourceError(f"source {self.name!r}: no sheet {wanted!r} in {self.path.name}; sheets are {', '.join(book.sheet_names)}")
+                    continue
+                if isinstance(wanted, int) and not 0 <= wanted < len(book.sheet_names):
+                    frames[sheet] = SourceError(f"source {self.name!r}: {self.path.name} has no sheet number {wanted} (it has {len(book.sheet_names)})")
+                    continue
+                frames[sheet] = book.parse(wanted, header=None, dtype=object, keep_default_na=False, na_values=[""])
+        return frames
 
     def fetch(self, queries: Sequence[Query], period: Period, now: datetime) -> dict[Query, Result]:
         sheets = {q.spec.sheet for q in queries}
@@ -64,8 +70,11 @@ class FileConnector:
         except SourceError as exc:
             return {q: exc for q in queries}
         for query in queries:
+            frame = frames[query.spec.sheet]
             try:
-                value = self._answer(frames[query.spec.sheet], query.spec, period)
+                if isinstance(frame, SourceError):
+                    raise frame
+                value = self._answer(frame, query.spec, period)
                 results[query] = Observation(value, now, self.name, query.describe())
             except SourceError as exc:
                 results[query] = exc

@@ -4,7 +4,8 @@ from __future__ import annotations
 import difflib
 import os
 from pathlib import Path
-from typing import Any, Mapping
+from types import UnionType
+from typing import Annotated, Any, Mapping, Union, get_args, get_origin
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ValidationError
@@ -18,39 +19,45 @@ from mapping.yaml_lines import dotted, line_of, load_yaml_with_lines
 METRIC_COMMON_KEYS = {"source"}
 
 
-def _known_keys() -> set[str]:
-    """Every key any config model accepts, for did-you-mean hints."""
-    keys: set[str] = set()
-    seen: set[type] = set()
-
-    def visit(model: type[BaseModel]) -> None:
-        if model in seen:
-            return
-        seen.add(model)
-        keys.update(model.model_fields)
-        for field in model.model_fields.values():
-            for arg in _models_in(field.annotation):
-                visit(arg)
-
-    visit(Config)
-    for kind in KINDS.values():
-        visit(kind.source_model)
-        visit(kind.query_model)
-    return keys
+def _unwrap(annotation: Any) -> Any:
+    """Strip Annotated[...] and Optional[...] wrappers."""
+    while get_origin(annotation) is Annotated:
+        annotation = get_args(annotation)[0]
+    args = [a for a in get_args(annotation) if a is not type(None)]
+    if get_origin(annotation) in (Union, UnionType) and len(args) == 1:
+        return _unwrap(args[0])
+    return annotation
 
 
-def _models_in(annotation: Any) -> list[type[BaseModel]]:
-    out: list[type[BaseModel]] = []
-    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
-        return [annotation]
-    for arg in getattr(annotation, "__args__", ()) or ():
-        out.extend(_models_in(arg))
-    for arg in getattr(annotation, "__metadata__", ()) or ():
-        pass
-    origin = getattr(annotation, "__origin__", None)
-    if origin is not None and hasattr(annotation, "__metadata__"):
-        out.extend(_models_in(origin))
-    return out
+def _keys_at(root: type[BaseModel], loc: tuple) -> list[str]:
+    """The keys the model found at a pydantic error location accepts (for did-you-mean hints)."""
+    current: Any = root
+    parts = list(loc)
+    while parts:
+        current = _unwrap(current)
+        origin = get_origin(current)
+        if isinstance(current, type) and issubclass(current, BaseModel):
+            field = current.model_fields.get(parts.pop(0))
+            if field is None:
+                return []
+            current = field.annotation
+        elif origin in (list, dict):
+            parts.pop(0)
+            current = get_args(current)[-1]
+        elif origin in (Union, UnionType):
+            members = [m for m in get_args(current) if isinstance(m, type) and issubclass(m, BaseModel)]
+            tagged = [m for m in members if "kind" in m.model_fields and get_args(m.model_fields["kind"].annotation) == (parts[0],)]
+            if tagged:
+                parts.pop(0)
+                current = tagged[0]
+            elif members:
+                current = members[0]
+            else:
+                return []
+        else:
+            return []
+    current = _unwrap(current)
+    return list(current.model_fields) if isinstance(current, type) and issubclass(current, BaseModel) else []
 
 
 def _data_path(data: Any, loc: tuple) -> tuple:
@@ -79,14 +86,13 @@ class _Collector:
     def add(self, path: tuple, message: str, hint: str = "") -> None:
         self.problems.append(Problem(self.file, line_of(self.lines, path), dotted(path), message, hint))
 
-    def add_validation(self, error: ValidationError, data: Any, prefix: tuple = ()) -> None:
-        known = _known_keys()
+    def add_validation(self, error: ValidationError, data: Any, prefix: tuple = (), root: type[BaseModel] = Config) -> None:
         for err in error.errors():
             path = prefix + _data_path(data, tuple(err["loc"]))
             kind = err["type"]
             if kind == "extra_forbidden":
                 key = str(path[-1]) if path else ""
-                close = difflib.get_close_matches(key, sorted(known), n=1)
+                close = difflib.get_close_matches(key, _keys_at(root, tuple(err["loc"])[:-1]), n=1)
                 self.add(path, f"unknown key {key!r}", f"did you mean {close[0]!r}?" if close else "remove it or check the README for the keys of this block")
             elif kind == "missing":
                 self.add(path, "required key is missing", "add it")
@@ -221,7 +227,7 @@ def _check_metric(metric: dict, path: tuple, sources: dict, out: _Collector) -> 
     try:
         kind.query_model.model_validate(metric)
     except ValidationError as exc:
-        out.add_validation(exc, metric, prefix=path)
+        out.add_validation(exc, metric, prefix=path, root=kind.query_model)
 
 
 def load_config(path: str | Path, env: Mapping[str, str] | None = None, check_env: bool = True) -> Config:

@@ -1,0 +1,39 @@
+from datetime import date, datetime, timezone
+
+import pytest
+
+from mapping.period import Period, PeriodError, parse_period
+
+
+@pytest.mark.parametrize("spec,start,end", [
+    ("2026-Q4", date(2026, 10, 1), date(2026, 12, 31)),
+    ("2026-Q1", date(2026, 1, 1), date(2026, 3, 31)),
+    ("2026Q2", date(2026, 4, 1), date(2026, 6, 30)),
+    ("2026-11", date(2026, 11, 1), date(2026, 11, 30)),
+    ("2028-02", date(2028, 2, 1), date(2028, 2, 29)),
+])
+def test_quarter_and_month_specs_cover_whole_calendar_ranges(spec, start, end):
+    period = parse_period(spec)
+    assert (period.start, period.end) == (start, end)
+
+
+@pytest.mark.parametrize("spec", ["2026-Q5", "2026-13", "Q4", "next quarter", ""])
+def test_unknown_period_spec_is_rejected(spec):
+    with pytest.raises(PeriodError):
+        parse_period(spec)
+
+
+def test_elapsed_counts_the_last_day_as_part_of_the_period():
+    q4 = parse_period("2026-Q4")  # 92 days
+    utc = timezone.utc
+    assert q4.elapsed(datetime(2026, 9, 30, tzinfo=utc)) == 0.0
+    assert q4.elapsed(datetime(2026, 10, 1, tzinfo=utc)) == 0.0
+    assert q4.elapsed(datetime(2026, 11, 15, 12, tzinfo=utc)) == pytest.approx(45.5 / 92)
+    assert q4.elapsed(datetime(2026, 12, 31, 12, tzinfo=utc)) == pytest.approx(91.5 / 92)
+    assert q4.elapsed(datetime(2027, 1, 1, tzinfo=utc)) == 1.0
+    assert q4.elapsed(datetime(2027, 3, 1, tzinfo=utc)) == 1.0
+
+
+def test_period_ending_before_it_starts_is_an_error():
+    with pytest.raises(PeriodError):
+        Period("x", date(2026, 2, 1), date(2026, 1, 1))
