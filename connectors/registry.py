@@ -20,9 +20,15 @@ def _file(name: str, settings: BaseModel, context: Context) -> Connector:
     return FileConnector(name, settings, context)  # type: ignore[arg-type]
 
 
+def _jira(name: str, settings: BaseModel, context: Context) -> Connector:
+    from connectors.jira import JiraConnector
+    return JiraConnector(name, settings, context)  # type: ignore[arg-type]
+
+
 FACTORIES: dict[str, Factory] = {
     "sql": _sql,
     "file": _file,
+    "jira": _jira,
 }
 
 

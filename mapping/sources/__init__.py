@@ -10,6 +10,7 @@ from typing import Annotated, Union
 from pydantic import BaseModel, Field
 
 from mapping.sources.file import FileQuery, FileSource
+from mapping.sources.jira import JiraQuery, JiraSource
 from mapping.sources.sql import SqlQuery, SqlSource
 
 
@@ -27,6 +28,7 @@ KINDS: dict[str, Kind] = {
     for kind in (
         Kind("sql", SqlSource, SqlQuery),
         Kind("file", FileSource, FileQuery),
+        Kind("jira", JiraSource, JiraQuery),
     )
 }
 

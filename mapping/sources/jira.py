@@ -1,0 +1,205 @@
+"""Config of the `jira` source kind: Jira Cloud or Data Center, measured with JQL.
+
+Also the pure JQL templating: `{start}`, `{end}`, `{period}` and user `params` are substituted as
+quoted JQL literals, so a value can never change the structure of the query.
+"""
+from __future__ import annotations
+
+import re
+from datetime import date
+from typing import Literal, Optional, Union
+from urllib.parse import urlparse
+
+from pydantic import Field, field_validator, model_validator
+
+from mapping.sources.base import SourceBase, StrictModel
+
+Measure = Literal["count", "sum", "average", "median", "percentile", "ratio"]
+DURATION_MEASURES = ("average", "median", "percentile")
+BUILTIN_TEMPLATE_NAMES = ("start", "end", "period")
+ParamValue = Union[str, int, float, list[Union[str, int, float]]]
+
+_PLACEHOLDER = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")
+_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+
+class JiraSource(SourceBase):
+    """A Jira Cloud site or a Jira Data Center / Server instance; credentials come from env vars."""
+
+    kind: Literal["jira"]
+    url: str = Field(description="base URL, e.g. https://acme.atlassian.net or https://jira.example.com/jira")
+    deployment: Literal["auto", "cloud", "datacenter"] = Field(
+        "auto", description="auto = read deploymentType from /rest/api/2/serverInfo; cloud/datacenter skip that request")
+    email_env: Optional[str] = Field(None, description="Cloud: env var holding the Atlassian account email (Data Center: a username for basic auth)")
+    token_env: Optional[str] = Field(None, description="Cloud: env var holding the API token (Data Center: that user's password)")
+    pat_env: Optional[str] = Field(None, description="Data Center: env var holding a personal access token, sent as Authorization: Bearer")
+    concurrency: int = Field(4, ge=1, le=10, description="how many distinct queries are sent at the same time")
+    page_size: int = Field(1000, ge=1, le=5000, description="issues per page when a measure reads issues (sum, average, median, percentile)")
+    max_issues: int = Field(20000, ge=1, description="refuse a sum/duration query matching more issues than this (bound the JQL by the period)")
+    timeout_seconds: float = Field(30.0, gt=0, le=600, description="connect and read timeout of every request")
+    retries: int = Field(3, ge=0, le=10, description="retries of a request answered 429/502/503/504 or not answered at all")
+    max_retry_wait_seconds: float = Field(120.0, ge=0, description="a Retry-After longer than this fails the query instead of sleeping that long")
+
+    @field_validator("url")
+    @classmethod
+    def _http_url(cls, value: str) -> str:
+        parsed = urlparse(value)
+        if parsed.scheme not in ("http", "https") or not parsed.hostname:
+            raise ValueError("must be an http(s) URL like https://acme.atlassian.net")
+        if parsed.username or parsed.password:
+            raise ValueError("must not hold credentials; put them in env vars named by email_env/token_env or pat_env")
+        if parsed.query or parsed.fragment:
+            raise ValueError("must be the base URL only, without ?query or #fragment")
+        return value.rstrip("/")
+
+    @model_validator(mode="after")
+    def _one_auth(self) -> "JiraSource":
+        basic = bool(self.email_env) or bool(self.token_env)
+        if basic and not (self.email_env and self.token_env):
+            raise ValueError("set both email_env and token_env (Cloud: account email + API token)")
+        if basic == bool(self.pat_env):
+            raise ValueError("set either email_env + token_env (Jira Cloud: email + API token) or pat_env (Data Center: personal access token)")
+        if self.pat_env and self.deployment == "cloud":
+            raise ValueError("Jira Cloud does not accept personal access tokens; use email_env + token_env with an API token")
+        return self
+
+    def auth_hint(self) -> str:
+        """Which env vars hold the credentials, for error messages (names only, never values)."""
+        if self.pat_env:
+            return f"check the personal access token in env var {self.pat_env} (it may have expired or been revoked)"
+        return (f"check env vars {self.email_env} (account email) and {self.token_env} (API token); "
+                "Jira Cloud API tokens expire 1-365 days after creation: create a new one at "
+                "https://id.atlassian.com/manage-profile/security/api-tokens")
+
+
+class JiraQuery(StrictModel):
+    """One KR metric from Jira: a measure over the issues a JQL matches."""
+
+    source: str
+    measure: Measure = Field("count", description="count | sum | average | median | percentile | ratio")
+    jql: Optional[str] = Field(None, description="the issues to measure; may use {start}, {end}, {period} and names from params")
+    field: Optional[str] = Field(None, description="sum: the numeric field, by name as users see it ('Story Points') or by id (customfield_10016)")
+    from_field: str = Field("created", description="average/median/percentile: date field where the duration starts")
+    to_field: str = Field("resolutiondate", description="average/median/percentile: date field where the duration ends")
+    unit: Literal["hours", "days"] = Field("days", description="unit of durations")
+    percentile: Optional[float] = Field(None, gt=0, le=100, description="percentile: which one, e.g. 90")
+    numerator: Optional[str] = Field(None, description="ratio: JQL of the issues counted above the line")
+    denominator: Optional[str] = Field(None, description="ratio: JQL of the issues counted below the line")
+    scale: float = Field(1.0, gt=0, description="ratio: multiply the ratio by this, e.g. 100 for percent")
+    params: dict[str, ParamValue] = Field(default_factory=dict, description="named values for {name} in the JQL; quoted when substituted")
+
+    @field_validator("params")
+    @classmethod
+    def _param_names(cls, value: dict[str, ParamValue]) -> dict[str, ParamValue]:
+        for name, item in value.items():
+            if not _NAME.match(name):
+                raise ValueError(f"param name {name!r} must be letters, digits and _ (used as {{{name}}} in the JQL)")
+            if name in BUILTIN_TEMPLATE_NAMES:
+                raise ValueError(f"param {name!r} is set by okr-sync from the period; pick another name")
+            if isinstance(item, list) and not item:
+                raise ValueError(f"param {name!r} is an empty list; JQL 'in ()' matches nothing")
+        return value
+
+    @model_validator(mode="after")
+    def _fields_for_measure(self) -> "JiraQuery":
+        m = self.measure
+        if m == "ratio":
+            if not (self.numerator and self.denominator):
+                raise ValueError("measure ratio needs numerator and denominator (two JQL queries)")
+            if self.jql:
+                raise ValueError("measure ratio uses numerator and denominator, not jql")
+        else:
+            if not self.jql:
+                raise ValueError(f"measure {m} needs jql")
+            if self.numerator or self.denominator:
+                raise ValueError(f"numerator/denominator belong to measure ratio, not {m}")
+        if m == "sum" and not self.field:
+            raise ValueError("measure sum needs field: the numeric field to add up, e.g. 'Story Points'")
+        if m != "sum" and self.field:
+            raise ValueError(f"field is only used by measure sum (durations use from_field/to_field), not by {m}")
+        if m == "percentile" and self.percentile is None:
+            raise ValueError("measure percentile needs percentile: e.g. 90")
+        if m != "percentile" and self.percentile is not None:
+            raise ValueError(f"percentile is only used by measure percentile, not by {m}")
+        known = set(BUILTIN_TEMPLATE_NAMES) | set(self.params)
+        for text in self.jql_templates():
+            for name in placeholders(text):
+                if name not in known:
+                    raise ValueError(f"JQL uses {{{name}}}, which is not a template value; define it under params or use {{start}}, {{end}}, {{period}}")
+        return self
+
+    def jql_templates(self) -> list[str]:
+        """The JQL texts of this query, before substitution."""
+        return [t for t in (self.jql, self.numerator, self.denominator) if t]
+
+
+def placeholders(template: str) -> list[str]:
+    """Names of the {name} placeholders in a JQL template."""
+    return _PLACEHOLDER.findall(template.replace("{{", "").replace("}}", ""))
+
+
+def jql_string(text: str, quote: str = '"') -> str:
+    """Escape text for the inside of a JQL string literal delimited by `quote`."""
+    return text.replace("\\", "\\\\").replace(quote, "\\" + quote).replace("\n", "\\n").replace("\r", "\\r").replace("\t", "\\t")
+
+
+def _literal(value: ParamValue) -> str:
+    """A value as a JQL operand outside quotes: a quoted string, a bare number, or a (list, of, values)."""
+    if isinstance(value, list):
+        return "(" + ", ".join(_literal(item) for item in value) + ")"
+    if isinstance(value, bool):
+        return '"' + str(value).lower() + '"'
+    if isinstance(value, (int, float)):
+        return repr(value)
+    return '"' + jql_string(str(value)) + '"'
+
+
+def _inside(value: ParamValue, quote: str) -> str:
+    """A value pasted inside an existing string literal: escaped, no quotes of its own."""
+    if isinstance(value, list):
+        return jql_string(", ".join(str(item) for item in value), quote)
+    return jql_string(str(value), quote)
+
+
+def template_values(start: date, end: date, period_name: str, params: dict[str, ParamValue]) -> dict[str, ParamValue]:
+    """The values a JQL template may use: the period's first day, its last day up to 23:59, its name, and params."""
+    values: dict[str, ParamValue] = dict(params)
+    values.update(start=start.isoformat(), end=f"{end.isoformat()} 23:59", period=period_name)
+    return values
+
+
+def render_jql(template: str, values: dict[str, ParamValue]) -> str:
+    """Substitute {name} placeholders with quoted literals; inside a quoted literal only escape.
+
+    The scan follows JQL's string literals ("..." and '...', backslash escapes), so a value can
+    close no quote and add no clause. `{{` and `}}` stand for literal braces.
+    """
+    out: list[str] = []
+    quote: str | None = None
+    i, n = 0, len(template)
+    while i < n:
+        ch = template[i]
+        if quote and ch == "\\" and i + 1 < n:
+            out.append(template[i:i + 2])
+            i += 2
+            continue
+        if ch in "{}" and template[i:i + 2] in ("{{", "}}"):
+            out.append(ch)
+            i += 2
+            continue
+        if ch == "{":
+            match = _PLACEHOLDER.match(template, i)
+            if match:
+                name = match.group(1)
+                if name not in values:
+                    raise KeyError(name)
+                out.append(_inside(values[name], quote) if quote else _literal(values[name]))
+                i = match.end()
+                continue
+        if quote is None and ch in "\"'":
+            quote = ch
+        elif quote == ch:
+            quote = None
+        out.append(ch)
+        i += 1
+    return "".join(out)
