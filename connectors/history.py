@@ -190,6 +190,7 @@ class HistoryStore:
                         "kr_id": r.kr_id, "day": day, "value": r.value, "progress": r.progress, "score": r.score,
                         "status": r.status, "source": r.source, "query": r.query, "provenance": r.provenance or "auto",
                         "run_id": run_id, "observed_at": _utc_naive(r.as_of or now)} for r in chunk])
+                self._record_series(conn, run_id, day, fresh, now)
                 cleared = [r.kr_id for r in results if not r.stale]
                 for chunk in _chunks(cleared):
                     conn.execute(kr_errors.delete().where(kr_errors.c.kr_id.in_(chunk)))
@@ -207,6 +208,18 @@ class HistoryStore:
                     "status": "failed" if failed else "completed", "krs": len(results), "failed_sources": ",".join(failed)}])
         except SQLAlchemyError as exc:
             raise HistoryError(f"history store {self.safe_url}: write failed, nothing recorded: {first_line(exc)}") from None
+
+    @staticmethod
+    def _record_series(conn: sa.Connection, run_id: str, day: date, fresh: list[KRResult], now: datetime) -> None:
+        """Upsert the earlier days of the (date, value) series a source returned; today is the KR's own row, later days are ignored."""
+        for r in fresh:
+            points = [(d, v) for d, v in r.extra.get("series", ()) if d < day]
+            for chunk in _chunks(points):
+                conn.execute(observations.delete().where(observations.c.kr_id == r.kr_id,
+                                                         observations.c.day.in_([d for d, _ in chunk])))
+                conn.execute(observations.insert(), [{
+                    "kr_id": r.kr_id, "day": d, "value": v, "source": r.source, "query": r.query,
+                    "provenance": "auto", "run_id": run_id, "observed_at": _utc_naive(now)} for d, v in chunk])
 
     def close(self) -> None:
         self.engine.dispose()
