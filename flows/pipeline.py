@@ -20,7 +20,9 @@ from connectors.history import HistoryStore
 from connectors.registry import open_connector
 from connectors.xlsx import write_xlsx
 from mapping.config import Config, KeyResult, Query
+from mapping.formula import combine, parse_formula
 from mapping.period import Period
+from mapping.quality import HeldBack, gate
 from mapping.report import Table, build_report
 from mapping.results import KRResult, Observation
 from mapping.rollup import ObjectiveResult, rollup
@@ -42,14 +44,21 @@ class Plan:
 
 
 def kr_queries(kr: KeyResult) -> list[Query]:
-    """The source queries a KR's value needs (none for a KR measured by hand)."""
-    return [] if kr.metric is None else [kr.metric.query]
+    """The source queries a KR's value needs: its metric's, or each formula input's (none for a KR measured by hand)."""
+    return [] if kr.metric is None else [metric.query for metric in kr.metric.leaves()]
 
 
 def kr_answer(kr: KeyResult, answers: Mapping[Query, Result]) -> Optional[Result]:
-    """A KR's measured value from the answers to its queries: an Observation, an error, or None (not measured)."""
-    queries = kr_queries(kr)
-    return answers.get(queries[0]) if queries else None
+    """A KR's measured value from the answers to its queries: an Observation, an error, or None (not measured).
+
+    A formula KR combines its inputs' answers; a failed input, a missing one or a division by zero
+    is an error naming the input and its source.
+    """
+    if kr.metric is None:
+        return None
+    if kr.metric.formula is not None:
+        return combine(parse_formula(kr.metric.formula), kr.metric.inputs, answers)  # type: ignore[return-value]
+    return answers.get(kr.metric.query)
 
 
 def make_plan(config: Config) -> Plan:
@@ -178,6 +187,8 @@ def score_all(config: Config, plan: Plan, answers: dict[Query, Result], now: dat
     results: dict[str, KRResult] = {}
     for objective, kr in config.key_results():
         answer = kr_answer(kr, answers)
+        if isinstance(answer, Observation) and kr.metric is not None:
+            answer = gate(answer, kr.metric.valid_range, kr.metric.max_change, previous.get(kr.id))  # type: ignore[assignment]
         value = as_of = None
         source = query = provenance = error = ""
         stale_since = None
@@ -185,7 +196,7 @@ def score_all(config: Config, plan: Plan, answers: dict[Query, Result], now: dat
             value, as_of, source, query, provenance = answer.value, answer.as_of, answer.source, answer.query, answer.provenance
         elif isinstance(answer, Exception):
             error = str(answer)
-            source = kr.metric.source if kr.metric else ""
+            source = getattr(answer, "source", "") or (kr.metric.source if kr.metric else "") or ""
             stale_since = errors[kr.id][1] if kr.id in errors else now
             if kr.id in last_good:
                 good = last_good[kr.id]
@@ -194,6 +205,10 @@ def score_all(config: Config, plan: Plan, answers: dict[Query, Result], now: dat
         results[kr.id] = KRResult(objective.id, kr.id, value, scored.progress, scored.score, scored.expected,
                                   scored.status, as_of, source, query, provenance, stale_since, error,
                                   previous.get(kr.id))
+        if isinstance(answer, HeldBack):
+            results[kr.id].extra["raw_value"] = answer.raw_value
+        if getattr(answer, "points", None):
+            results[kr.id].extra["series"] = answer.points  # type: ignore[union-attr]
     return results
 
 

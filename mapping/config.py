@@ -56,11 +56,20 @@ class PeriodSpec(StrictModel):
         return self
 
 
+GATE_KEYS = ("valid_range", "max_change")
+FORMULA_KEYS = ("formula", "inputs")
+
+
 class Metric(BaseModel):
-    """Where a KR's current value comes from: a source name plus that source kind's query fields."""
+    """Where a KR's current value comes from: a source name plus that source kind's query fields,
+    or a `formula` over named `inputs` (each a source + query); optionally guarded by a quality gate."""
 
     model_config = ConfigDict(extra="allow", frozen=True)
-    source: str = Field(description="name of an entry under sources")
+    source: Optional[str] = Field(None, description="name of an entry under sources (not with formula)")
+    formula: Optional[str] = Field(None, description="arithmetic over the input names, e.g. defects / produced * 100 (+ - * /, parentheses, min, max, abs, round)")
+    inputs: dict[str, "Metric"] = Field(default_factory=dict, description="name -> {source, <query fields>} used by formula")
+    valid_range: Optional[tuple[float, float]] = Field(None, description="[min, max]: a value outside is held back (not published, not recorded)")
+    max_change: Optional[Union[float, str]] = Field(None, description="largest plausible move from the last recorded day, in the unit (5) or relative ('20%'); a bigger jump is held back")
     _query: Optional[Query] = PrivateAttr(None)
 
     @property
@@ -68,6 +77,14 @@ class Metric(BaseModel):
         if self._query is None:
             raise RuntimeError("metric was not bound to its source; load the config with mapping.loader.load_config")
         return self._query
+
+    def query_fields(self) -> dict[str, Any]:
+        """The kind-specific query fields (plus source), without the formula and gate keys."""
+        return self.model_dump(exclude={*GATE_KEYS, *FORMULA_KEYS})
+
+    def leaves(self) -> list["Metric"]:
+        """The metrics that are asked of a source: this one, or a formula's inputs."""
+        return list(self.inputs.values()) if self.formula is not None else [self]
 
 
 class KeyResult(StrictModel):

@@ -10,9 +10,11 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ValidationError
 
-from mapping.config import Config, Query
+from mapping.config import GATE_KEYS, Config, Query
 from mapping.errors import ConfigError, Problem
+from mapping.formula import FormulaSyntaxError, parse_formula
 from mapping.period import PeriodError, parse_period
+from mapping.quality import parse_max_change
 from mapping.sources import KINDS
 from mapping.yaml_lines import dotted, line_of, load_yaml_with_lines
 
@@ -213,8 +215,15 @@ def _check_numbers(kr: dict, path: tuple, out: _Collector) -> None:
 
 
 def _check_metric(metric: dict, path: tuple, sources: dict, out: _Collector) -> None:
+    if "formula" in metric or "inputs" in metric:
+        _check_formula(metric, path, sources, out)
+        return
+    _check_gate(metric, path, out)
+    metric = {key: value for key, value in metric.items() if key not in GATE_KEYS}
     name = metric.get("source")
     if not isinstance(name, str):
+        if name is None:
+            out.add(path + ("source",), "metric needs a source (or a formula with inputs)", "add source: <name of an entry under sources>")
         return
     if name not in sources:
         close = difflib.get_close_matches(name, list(sources), n=1)
@@ -228,6 +237,61 @@ def _check_metric(metric: dict, path: tuple, sources: dict, out: _Collector) -> 
         kind.query_model.model_validate(metric)
     except ValidationError as exc:
         out.add_validation(exc, metric, prefix=path, root=kind.query_model)
+
+
+def _check_gate(metric: dict, path: tuple, out: _Collector) -> None:
+    """valid_range must be [low, high] with low <= high; max_change a positive number or percentage."""
+    bounds = metric.get("valid_range")
+    if bounds is not None:
+        if not (isinstance(bounds, list) and len(bounds) == 2 and all(_number(b) is not None for b in bounds)):
+            out.add(path + ("valid_range",), "valid_range must be two numbers [min, max]", "e.g. valid_range: [0, 100]")
+        elif bounds[0] > bounds[1]:
+            out.add(path + ("valid_range",), f"valid_range minimum {bounds[0]} is above its maximum {bounds[1]}", "write [min, max]")
+    if metric.get("max_change") is not None:
+        try:
+            parse_max_change(metric["max_change"])
+        except ValueError as exc:
+            out.add(path + ("max_change",), str(exc), "write a number in the KR's unit (5) or a percentage ('20%')")
+
+
+def _check_formula(metric: dict, path: tuple, sources: dict, out: _Collector) -> None:
+    """A formula metric: valid arithmetic, every name an input, every input a plain source query."""
+    _check_gate(metric, path, out)
+    extra = sorted(set(metric) - {"formula", "inputs", *GATE_KEYS})
+    if extra:
+        out.add(path + (extra[0],), f"a formula metric takes only formula, inputs, valid_range and max_change, not {', '.join(extra)}",
+                "move source and query keys into one of the inputs")
+    text, inputs = metric.get("formula"), metric.get("inputs")
+    if not isinstance(inputs, dict) or not inputs:
+        out.add(path + ("inputs",), "a formula needs inputs: name -> {source, <query>}", "e.g. inputs: {defects: {source: mes, sql: SELECT ...}}")
+        inputs = {}
+    names: frozenset[str] = frozenset()
+    if not isinstance(text, str):
+        out.add(path + ("formula",), "inputs need a formula that combines them", "e.g. formula: defects / produced * 100")
+    else:
+        try:
+            names = parse_formula(text).names
+        except FormulaSyntaxError as exc:
+            out.add(path + ("formula",), f"formula {text.strip()!r} {exc}" if str(exc).startswith("is ") else f"formula {text.strip()!r}: {exc}",
+                    "use numbers, input names, + - * /, parentheses, min, max, abs, round")
+        for name in sorted(names - set(inputs)):
+            close = difflib.get_close_matches(name, list(inputs), n=1)
+            out.add(path + ("formula",), f"formula uses {name!r}, which is not one of its inputs",
+                    f"did you mean {close[0]!r}?" if close else f"add inputs.{name}: {{source, <query>}}")
+        for name in sorted(set(inputs) - names) if names else []:
+            out.add(path + ("inputs", name), f"input {name!r} is not used in the formula", "use it in the formula or remove it")
+    for name, sub in inputs.items():
+        sub_path = path + ("inputs", name)
+        if not isinstance(name, str) or not name.isidentifier():
+            out.add(sub_path, f"input name {name!r} is not a plain name", "use letters, digits and _, e.g. defects")
+        if not isinstance(sub, dict):
+            out.add(sub_path, "an input is {source, <query fields>}", "e.g. {source: mes, sql: SELECT ...}")
+            continue
+        nested = [key for key in ("formula", "inputs", *GATE_KEYS) if key in sub]
+        if nested:
+            out.add(sub_path + (nested[0],), f"{nested[0]} is not allowed inside an input", "put formula/valid_range/max_change on the KR's metric")
+            continue
+        _check_metric(sub, sub_path, sources, out)
 
 
 def load_config(path: str | Path, env: Mapping[str, str] | None = None, check_env: bool = True) -> Config:
@@ -251,8 +315,10 @@ def load_config(path: str | Path, env: Mapping[str, str] | None = None, check_en
     for _, kr in config.key_results():
         if kr.metric is not None:
             source = config.sources[kr.metric.source]
-            spec = KINDS[source.kind].query_model.model_validate(kr.metric.model_dump())
-            kr.metric._query = Query.of(kr.metric.source, spec)
+            for metric in kr.metric.leaves():
+                source = config.sources[metric.source]
+                spec = KINDS[source.kind].query_model.model_validate(metric.query_fields())
+                metric._query = Query.of(metric.source, spec)
     return config
 
 
