@@ -61,16 +61,19 @@ def _fmt(value: Optional[float], percent: bool = False) -> str:
 
 
 def _show(outcome) -> None:  # type: ignore[no-untyped-def]
+    """The result table: one row per KR in alignment order; stale KRs are marked and explained below."""
     table = RichTable(title=f"OKRs {outcome.period.name} - {outcome.period.elapsed(outcome.now):.0%} of the period gone",
                       title_justify="left")
-    for name in ("Objective", "KR", "Current", "Target", "Progress", "Score", "Status", "Note"):
-        table.add_column(name, overflow="fold")
+    table.add_column("KR", no_wrap=True)
+    for name in ("Current", "Target", "Progress", "Score"):
+        table.add_column(name, justify="right", no_wrap=True)
+    table.add_column("Status", no_wrap=True)
     for entry in outcome.objectives:
         for kr in entry.objective.key_results:
             r = outcome.results[kr.id]
-            note = f"stale: {r.error}" if r.stale else ""
-            table.add_row(entry.objective.id, kr.id, _fmt(r.value), _fmt(kr.target), _fmt(r.progress, True),
-                          _fmt(r.score), f"[{STATUS_STYLE[r.status]}]{r.status}[/]", note)
+            mark = " [red](stale)[/]" if r.stale else ""
+            table.add_row(kr.id, _fmt(r.value), _fmt(kr.target), _fmt(r.progress, True), _fmt(r.score),
+                          f"[{STATUS_STYLE[r.status]}]{r.status}[/]{mark}")
     out.print(table)
 
 
@@ -89,7 +92,7 @@ def validate(config: Path = typer.Argument(..., help="okrs.yaml to check"),
         _fail(exc)
     krs = len(loaded.key_results())
     out.print(f"{config}: OK - {len(loaded.objectives)} objectives, {krs} key results, {len(loaded.sources)} sources, "
-              f"{len(loaded.outputs)} outputs, period {loaded.period_obj().name}", highlight=False)
+              f"{len(loaded.outputs)} outputs, period {loaded.period_obj().name}", highlight=False, soft_wrap=True)
 
 
 @app.command()
@@ -115,7 +118,7 @@ def _run(config_path: Path, now: Optional[str], write: bool) -> None:
         _fail(exc)
     _show(outcome)
     for path in outcome.written:
-        out.print(f"wrote {path}", highlight=False)
+        out.print(f"wrote {path}", highlight=False, soft_wrap=True)
     if not write:
         out.print("preview: nothing was recorded or written")
     if not outcome.ok:
@@ -126,7 +129,7 @@ def _run(config_path: Path, now: Optional[str], write: bool) -> None:
 def _run_as_flow(config_path: Path, now: Optional[datetime]) -> None:
     from flows.sync import sync_okrs
     state = sync_okrs(str(config_path), now=now, return_state=True)
-    out.print(f"flow run {state.state_details.flow_run_id}: {state.name} - {state.message or ''}", highlight=False)
+    out.print(f"flow run {state.state_details.flow_run_id}: {state.name} - {state.message or ''}", highlight=False, soft_wrap=True)
     if not state.is_completed():
         raise typer.Exit(EXIT_STALE)
 
@@ -161,7 +164,7 @@ def example(name: str = typer.Argument("factory", help="which example's data to 
     target = directory or Path("examples") / name / "data"
     try:
         for path in EXAMPLES[name](target, last):
-            out.print(f"created {path}", highlight=False)
+            out.print(f"created {path}", highlight=False, soft_wrap=True)
     except Exception as exc:  # noqa: BLE001
         _fail(exc)
 

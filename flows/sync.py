@@ -15,6 +15,7 @@ from prefect.tasks import exponential_backoff
 from connectors.base import Context, Result, RetriableError
 from flows.pipeline import Plan, SyncOutcome, fetch_source, run_sync, settle
 from mapping.config import Config, Query
+from mapping.errors import ConfigError
 from mapping.loader import load_config
 from mapping.period import Period
 
@@ -69,7 +70,11 @@ def sync_okrs(config_path: str = "okrs.yaml", now: Optional[datetime] = None) ->
     Ends Failed (naming the failed sources and KRs) when any source failed; every other KR is still published.
     """
     logger = get_run_logger()
-    config = load_config(Path(config_path))
+    try:
+        config = load_config(Path(config_path))
+    except ConfigError as exc:
+        logger.error(str(exc))
+        return Failed(message=str(exc))
     context = FlowRunContext.get()
     run_id = str(context.flow_run.id) if context and context.flow_run else None
     outcome = run_sync(config, now, run_id=run_id, fetch_all=fetch_all_tasks)

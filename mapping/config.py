@@ -102,6 +102,12 @@ class KeyResult(StrictModel):
     committed: bool = Field(False, description="committed KRs must reach 1.0; aspirational ones (default) count 0.7 as success")
     metric: Optional[Metric] = Field(None, description="where the current value comes from; none = not measured automatically")
 
+    @model_validator(mode="after")
+    def _milestone_target(self) -> "KeyResult":
+        if self.type == "milestone" and self.target is None:
+            self.target = 1.0
+        return self
+
 
 class Objective(StrictModel):
     """A qualitative goal measured by its key results, possibly supporting a higher-level KR."""

@@ -11,7 +11,7 @@ from mapping.errors import ConfigError, Problem
 Location = tuple  # a key path such as ("objectives", 0, "key_results", 1, "target")
 
 
-class _Loader(yaml.SafeLoader):
+class _Loader(getattr(yaml, "CSafeLoader", yaml.SafeLoader)):  # libyaml when present: ~10x faster
     """SafeLoader that refuses duplicate mapping keys (a silent overwrite hides mistakes)."""
 
 
@@ -51,14 +51,17 @@ def load_yaml_with_lines(path: Path) -> tuple[Any, dict[tuple, int]]:
         raise ConfigError([Problem(file, None, "", "file not found", "check the path")]) from None
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError([Problem(file, None, "", f"cannot read file: {exc}", "")]) from None
+    loader = _Loader(text)
     try:
-        node = yaml.compose(text, Loader=_Loader)
-        data = yaml.load(text, Loader=_Loader)
+        node = loader.get_single_node()
+        data = loader.construct_document(node) if node is not None else None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
         line = mark.line + 1 if mark is not None else None
         problem = getattr(exc, "problem", None) or str(exc)
         raise ConfigError([Problem(file, line, "", f"malformed YAML: {problem}", "check indentation and quoting")]) from None
+    finally:
+        loader.dispose()
     lines: dict[tuple, int] = {}
     if node is not None:
         _walk(node, (), lines)

@@ -1,0 +1,115 @@
+"""The okr-sync command line: one-line errors, exit codes, and nothing half-written on bad input."""
+import json
+import shutil
+from datetime import date
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from flows.cli import app
+from flows.example_data import make_factory
+
+EXAMPLE = Path(__file__).resolve().parent.parent / "examples" / "factory" / "okrs.yaml"
+runner = CliRunner()
+
+
+@pytest.fixture
+def factory(tmp_path):
+    shutil.copy(EXAMPLE, tmp_path / "okrs.yaml")
+    make_factory(tmp_path / "data", date(2026, 11, 27))
+    return tmp_path / "okrs.yaml"
+
+
+def invoke(*args, env=None):
+    return runner.invoke(app, [str(a) for a in args], env=env or {"PREFECT_API_URL": ""})
+
+
+def test_run_writes_workbook_and_history_and_exits_0(factory):
+    result = invoke("run", factory, "--now", "2026-11-28T09:00")
+    assert result.exit_code == 0, result.output
+    assert "defect-rate" in result.stdout and "wrote" in result.stdout
+    assert (factory.parent / "out" / "okr-summary.xlsx").exists()
+    assert (factory.parent / ".okr-sync" / "history.db").exists()
+
+
+def test_preview_shows_results_but_writes_nothing(factory):
+    result = invoke("preview", factory, "--now", "2026-11-28")
+    assert result.exit_code == 0, result.output
+    assert "nothing was recorded or written" in result.stdout
+    assert not (factory.parent / "out").exists() and not (factory.parent / ".okr-sync").exists()
+
+
+def test_failing_source_exits_1_naming_the_krs_and_still_writes(factory):
+    (factory.parent / "data" / "quality.xlsx").unlink()
+    result = invoke("run", factory, "--now", "2026-11-28")
+    assert result.exit_code == 1
+    assert "nps:" in result.stderr and "quality.xlsx not found" in result.stderr
+    assert "Traceback" not in result.output
+    assert (factory.parent / "out" / "okr-summary.xlsx").exists()
+
+
+def test_invalid_config_exits_2_with_one_line_per_problem_and_writes_nothing(factory):
+    factory.write_text(factory.read_text().replace("type: at_most", "type: at_mots", 1).replace("source: mes", "source: mse", 1))
+    result = invoke("run", factory)
+    assert result.exit_code == 2
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert lines[0].startswith("error: 2 problems in config")
+    assert all(str(factory) + ":" in line for line in lines[1:]) and len(lines) == 3
+    assert "Traceback" not in result.output
+    assert not (factory.parent / "out").exists() and not (factory.parent / ".okr-sync").exists()
+
+
+def test_validate_ok_and_schema_is_json(factory):
+    ok = invoke("validate", factory)
+    assert ok.exit_code == 0 and "OK - 3 objectives, 8 key results, 2 sources" in ok.stdout
+    schema = invoke("schema")
+    assert schema.exit_code == 0
+    assert json.loads(schema.stdout)["title"] == "okr-sync config (okrs.yaml)"
+
+
+def test_missing_file_and_malformed_yaml(tmp_path):
+    missing = invoke("validate", tmp_path / "nope.yaml")
+    assert missing.exit_code == 2 and "nope.yaml: file not found" in missing.stderr
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("period: [2026\n")
+    malformed = invoke("run", bad)
+    assert malformed.exit_code == 2 and "bad.yaml:2: malformed YAML" in malformed.stderr
+
+
+def test_database_unreachable_is_one_line_and_exit_1(tmp_path):
+    cfg = tmp_path / "okrs.yaml"
+    cfg.write_text("""
+period: 2026-Q4
+fetch: {retries: 1, retry_delay_seconds: 0}
+sources:
+  mes: {kind: sql, url_env: MES_URL}
+objectives:
+  - id: o
+    title: O
+    key_results:
+      - {id: k, title: K, type: at_most, target: 1, metric: {source: mes, sql: SELECT 1}}
+outputs: [{kind: xlsx, path: out.xlsx}]
+""")
+    result = invoke("run", cfg, env={"PREFECT_API_URL": "", "MES_URL": "postgresql+psycopg://okr:pw1234@127.0.0.1:1/mes"})
+    assert result.exit_code == 1
+    assert "k: source 'mes': cannot connect" in result.stderr and "pw1234" not in result.output
+    assert "Traceback" not in result.output
+
+
+def test_unwritable_output_exits_3_and_keeps_history_intact(factory):
+    (factory.parent / "out").write_text("a file where the folder should be")
+    result = invoke("run", factory, "--now", "2026-11-28")
+    assert result.exit_code == 3 and "cannot write" in result.stderr and "Traceback" not in result.output
+
+
+def test_bad_now_is_a_usage_error(factory):
+    result = invoke("run", factory, "--now", "tomorrow")
+    assert result.exit_code == 2 and "not an ISO date" in result.output
+
+
+def test_example_command_creates_data(tmp_path):
+    result = invoke("example", "factory", "--dir", tmp_path / "d", "--until", "2026-10-15")
+    assert result.exit_code == 0
+    assert (tmp_path / "d" / "mes.db").exists() and (tmp_path / "d" / "quality.xlsx").exists()
+    assert invoke("example", "bakery").exit_code == 2
