@@ -52,3 +52,15 @@ def test_flow_run_fails_naming_the_failed_source_and_still_publishes_the_rest(pr
     rows = {r[1]: r for r in load_workbook(factory.parent / "out" / "okr-summary.xlsx")["Summary"].iter_rows(min_row=2, values_only=True)}
     assert rows["nps"][9] == 28 and rows["nps"][18] is None          # the file source still published
     assert rows["defect-rate"][9] is None and "missing.db not found" in rows["defect-rate"][18]
+
+
+def test_cli_runs_as_a_flow_run_when_a_prefect_api_is_configured(prefect_harness, factory, monkeypatch):
+    from prefect.settings import PREFECT_API_URL
+    from typer.testing import CliRunner
+
+    from flows.cli import app
+
+    monkeypatch.setenv("PREFECT_API_URL", PREFECT_API_URL.value())
+    result = CliRunner().invoke(app, ["run", str(factory), "--now", "2026-11-28T09:00"])
+    assert result.exit_code == 0, result.output
+    assert result.stdout.startswith("flow run ") and "Completed - 8 KRs synced" in result.stdout
