@@ -25,10 +25,16 @@ def _jira(name: str, settings: BaseModel, context: Context) -> Connector:
     return JiraConnector(name, settings, context)  # type: ignore[arg-type]
 
 
+def _sheets(name: str, settings: BaseModel, context: Context) -> Connector:
+    from connectors.sheets_source import SheetsConnector
+    return SheetsConnector(name, settings, context)  # type: ignore[arg-type]
+
+
 FACTORIES: dict[str, Factory] = {
     "sql": _sql,
     "file": _file,
     "jira": _jira,
+    "sheets": _sheets,
 }
 
 

@@ -11,6 +11,7 @@ from pydantic import BaseModel, Field
 
 from mapping.sources.file import FileQuery, FileSource
 from mapping.sources.jira import JiraQuery, JiraSource
+from mapping.sources.sheets import SheetsQuery, SheetsSource
 from mapping.sources.sql import SqlQuery, SqlSource
 
 
@@ -29,6 +30,7 @@ KINDS: dict[str, Kind] = {
         Kind("sql", SqlSource, SqlQuery),
         Kind("file", FileSource, FileQuery),
         Kind("jira", JiraSource, JiraQuery),
+        Kind("sheets", SheetsSource, SheetsQuery),
     )
 }
 

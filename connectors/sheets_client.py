@@ -1,0 +1,265 @@
+"""Talking to the Google Sheets API: service-account auth, a bounded-retry HTTP client with a timeout,
+a client-side rate limiter, and errors that tell the user what to do.
+
+gspread's `HTTPClient` is the transport (its `values_batch_get`, `values_batch_update`, `batch_update`
+and `fetch_sheet_metadata`); only `request` is replaced, because gspread 6.2.1's `BackOffHTTPClient`
+retries forever, ignores Retry-After and has no timeout.
+"""
+from __future__ import annotations
+
+import email.utils
+import hashlib
+import json
+import random
+import threading
+import time
+from collections import deque
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Callable, Mapping, Optional
+
+import requests
+from gspread.exceptions import APIError
+from gspread.http_client import HTTPClient
+
+from connectors.base import Context, RetriableError, SourceError
+from mapping.sources.sheets import DEFAULT_CREDENTIALS_ENV, GoogleAuth, spreadsheet_key
+
+SCOPES = ["https://www.googleapis.com/auth/spreadsheets"]
+RETRY_STATUSES = {408, 429, 500, 502, 503, 504}
+READS_PER_MINUTE = 55  # Google's quota is 60 reads and 60 writes per minute per user; keep a margin
+WRITES_PER_MINUTE = 55
+
+
+class SheetsError(SourceError):
+    """A Sheets request failed in a way retrying will not fix (no access, bad range, bad key)."""
+
+
+class SheetsAccessError(SheetsError):
+    """404/403: the spreadsheet does not exist or is not shared with the service account."""
+
+
+class SheetsAuthError(SheetsError):
+    """The service-account credentials are missing or unreadable."""
+
+
+class SheetsUnavailable(RetriableError):
+    """Google kept answering 429/5xx (or timing out) after every bounded retry."""
+
+
+class RateLimiter:
+    """At most `limit` requests of each kind (read/write) in any `period` seconds; blocks until a slot frees."""
+
+    def __init__(self, limit_reads: int = READS_PER_MINUTE, limit_writes: int = WRITES_PER_MINUTE, period: float = 60.0,
+                 clock: Callable[[], float] = time.monotonic, sleep: Callable[[float], None] = time.sleep):
+        self.limits = {"read": limit_reads, "write": limit_writes}
+        self.period, self.clock, self.sleep = period, clock, sleep
+        self.sent: dict[str, deque[float]] = {"read": deque(), "write": deque()}
+        self.lock = threading.Lock()
+        self.waited = 0.0
+
+    def acquire(self, kind: str) -> None:
+        """Take a slot for one request of `kind`, sleeping while the window is full."""
+        while True:
+            with self.lock:
+                now = self.clock()
+                window = self.sent[kind]
+                while window and window[0] <= now - self.period:
+                    window.popleft()
+                if len(window) < self.limits[kind]:
+                    window.append(now)
+                    return
+                wait = window[0] + self.period - now
+            self.waited += wait
+            self.sleep(wait)
+
+
+_LIMITERS: dict[str, RateLimiter] = {}
+_LIMITERS_LOCK = threading.Lock()
+
+
+def limiter_for(user: str) -> RateLimiter:
+    """The process-wide limiter of one Google user (a service account is one user for quotas)."""
+    with _LIMITERS_LOCK:
+        return _LIMITERS.setdefault(user, RateLimiter())
+
+
+def retry_after_seconds(value: Optional[str], now: Optional[datetime] = None) -> Optional[float]:
+    """Parse a Retry-After header: delta-seconds or an HTTP date."""
+    if not value:
+        return None
+    value = value.strip()
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    if when is None:
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=timezone.utc)
+    return max(0.0, (when - (now or datetime.now(timezone.utc))).total_seconds())
+
+
+class BoundedRetryHTTPClient(HTTPClient):
+    """gspread's HTTPClient with a timeout, a rate limiter and a bounded retry on 408/429/5xx and network errors.
+
+    Waits `backoff * 2**attempt` (with jitter, capped at `max_backoff`) between attempts, never less than
+    the server's Retry-After; after `max_retries` retries raises SheetsUnavailable (retriable: the
+    source batch may be retried later). A Retry-After longer than `max_wait` is not slept through.
+    """
+
+    def __init__(self, auth: Any, session: Optional[requests.Session] = None, *, timeout: float = 30.0,
+                 max_retries: int = 4, backoff: float = 1.0, max_backoff: float = 32.0, max_wait: float = 120.0,
+                 limiter: Optional[RateLimiter] = None, sleep: Callable[[float], None] = time.sleep):
+        super().__init__(auth, session)
+        self.timeout = timeout
+        self.max_retries, self.backoff, self.max_backoff, self.max_wait = max_retries, backoff, max_backoff, max_wait
+        self.limiter = limiter or RateLimiter()
+        self.sleep = sleep
+        self.counts = {"read": 0, "write": 0}
+
+    def request(self, method: str, endpoint: str, params: Any = None, data: Any = None, json: Any = None,
+                files: Any = None, headers: Any = None) -> requests.Response:
+        kind = "read" if method.lower() == "get" else "write"
+        for attempt in range(self.max_retries + 1):
+            self.limiter.acquire(kind)
+            self.counts[kind] += 1
+            retry_after: Optional[float] = None
+            try:
+                response = self.session.request(method=method, url=endpoint, json=json, params=params, data=data,
+                                                files=files, headers=headers, timeout=self.timeout)
+            except (requests.Timeout, requests.ConnectionError) as exc:
+                problem = f"{type(exc).__name__} (timeout {self.timeout:g}s)" if isinstance(exc, requests.Timeout) else type(exc).__name__
+            else:
+                if response.ok:
+                    return response
+                if response.status_code not in RETRY_STATUSES:
+                    raise APIError(response)
+                retry_after = retry_after_seconds(response.headers.get("Retry-After"))
+                problem = f"HTTP {response.status_code}"
+            if attempt == self.max_retries:
+                raise SheetsUnavailable(f"Google Sheets kept failing ({problem}) after {attempt + 1} attempts; it will be retried on the next sync",
+                                        retry_after)
+            if retry_after is not None and retry_after > self.max_wait:
+                raise SheetsUnavailable(f"Google Sheets asked to wait {retry_after:.0f}s ({problem}); try again later", retry_after)
+            delay = min(self.max_backoff, self.backoff * 2 ** attempt) * (0.5 + random.random() / 2)
+            self.sleep(max(delay, retry_after or 0.0))
+        raise AssertionError("unreachable")
+
+
+def _read_key(auth: GoogleAuth, env: Mapping[str, str]) -> tuple[dict, str]:
+    """The service-account key as a dict, and where it came from (for messages, never its content)."""
+    if auth.credentials_block:
+        try:
+            from prefect.blocks.system import Secret
+            raw: Any = Secret.load(auth.credentials_block).get()
+        except Exception as exc:  # noqa: BLE001 - any failure to load the block is the user's to fix
+            raise SheetsAuthError(f"cannot load Prefect Secret block {auth.credentials_block!r} ({type(exc).__name__}); "
+                                  "create it with the service-account JSON as value") from None
+        where = f"Prefect Secret block {auth.credentials_block!r}"
+    else:
+        name = auth.credentials_env or DEFAULT_CREDENTIALS_ENV
+        raw = env.get(name)
+        where = f"environment variable {name}"
+        if not raw:
+            raise SheetsAuthError(f"{where} is not set; export it with the path of the service-account JSON key file (or the JSON itself)")
+        if not raw.lstrip().startswith("{"):
+            path = Path(raw).expanduser()
+            try:
+                raw = path.read_text(encoding="utf-8")
+            except OSError as exc:
+                raise SheetsAuthError(f"{where} names {path}, which cannot be read ({exc.strerror}); point it at the service-account JSON key file") from None
+            where = f"key file {path} (from {name})"
+    try:
+        info = raw if isinstance(raw, dict) else json.loads(raw)
+    except (TypeError, ValueError):
+        raise SheetsAuthError(f"{where} does not hold JSON; it must be a service-account key (Google Cloud console > IAM > Service accounts > Keys)") from None
+    if not isinstance(info, dict) or info.get("type") != "service_account" or not info.get("client_email"):
+        raise SheetsAuthError(f"{where} is not a service-account key (needs \"type\": \"service_account\" and client_email)")
+    return info, where
+
+
+_CREDENTIALS: dict[str, Any] = {}
+_CREDENTIALS_LOCK = threading.Lock()
+
+
+def service_account_credentials(auth: GoogleAuth, env: Mapping[str, str]) -> tuple[Any, str]:
+    """google-auth credentials of the configured service account and its e-mail; cached per key so a sync refreshes one token."""
+    from google.oauth2 import service_account
+
+    info, where = _read_key(auth, env)
+    digest = hashlib.sha256(json.dumps(info, sort_keys=True).encode()).hexdigest()
+    with _CREDENTIALS_LOCK:
+        if digest not in _CREDENTIALS:
+            try:
+                _CREDENTIALS[digest] = service_account.Credentials.from_service_account_info(info, scopes=SCOPES)
+            except (ValueError, KeyError) as exc:
+                raise SheetsAuthError(f"{where}: the service-account key is invalid ({type(exc).__name__}); download a new JSON key") from None
+        return _CREDENTIALS[digest], info["client_email"]
+
+
+class SheetsClient:
+    """The few Sheets calls okr-sync makes, each one request, with errors a user can act on."""
+
+    def __init__(self, http: HTTPClient, email: str):
+        self.http, self.email = http, email
+
+    @classmethod
+    def for_auth(cls, auth: GoogleAuth, context: Context, **options: Any) -> "SheetsClient":
+        """A client signed in as the configured service account, limited by that account's process-wide limiter."""
+        credentials, email = service_account_credentials(auth, context.env)
+        options.setdefault("limiter", limiter_for(email))
+        return cls(BoundedRetryHTTPClient(credentials, **options), email)
+
+    def _explain(self, exc: APIError, ref: str, action: str) -> SheetsError:
+        code = exc.code
+        message = str(exc.error.get("message", "")) if isinstance(exc.error, dict) else ""
+        key = spreadsheet_key(ref)
+        if code == 404:
+            return SheetsAccessError(f"spreadsheet {key}: not found (404) while {action}; check the URL or key, "
+                                     f"and share the spreadsheet with the service account {self.email}")
+        if code == 403:
+            return SheetsAccessError(f"spreadsheet {key}: the service account {self.email} has no access (403) while {action}; "
+                                     "share the spreadsheet with it (Viewer to read; Editor for outputs and the register)")
+        if code == 401:
+            return SheetsAuthError(f"Google rejected the credentials of {self.email} (401); check or renew the service-account key")
+        return SheetsError(f"spreadsheet {key}: {message or 'HTTP ' + str(code)} (HTTP {code}) while {action}")
+
+    def _call(self, ref: str, action: str, fn: Callable[[], Any]) -> Any:
+        try:
+            return fn()
+        except APIError as exc:
+            raise self._explain(exc, ref, action) from None
+        except ValueError as exc:  # a non-JSON answer
+            raise SheetsError(f"spreadsheet {spreadsheet_key(ref)}: unreadable answer while {action} ({exc})") from None
+
+    def metadata(self, ref: str) -> dict:
+        """Tabs (sheetId, title, grid size, frozen rows), conditional formats and developer metadata: one read."""
+        key = spreadsheet_key(ref)
+        return self._call(ref, "reading its tabs", lambda: self.http.fetch_sheet_metadata(key))
+
+    def batch_get(self, ref: str, ranges: list[str]) -> list[dict]:
+        """Every range in one `values:batchGet`, unformatted (numbers as numbers, dates as serial numbers)."""
+        key = spreadsheet_key(ref)
+        params = {"valueRenderOption": "UNFORMATTED_VALUE", "dateTimeRenderOption": "SERIAL_NUMBER", "majorDimension": "ROWS"}
+        answer = self._call(ref, "reading values", lambda: self.http.values_batch_get(key, ranges, params=params))
+        return list(answer.get("valueRanges", []))
+
+    def batch_update_values(self, ref: str, data: list[dict], input_option: str = "RAW") -> dict:
+        """Many ranges written in one `values:batchUpdate`."""
+        key = spreadsheet_key(ref)
+        body = {"valueInputOption": input_option, "data": data}
+        return self._call(ref, "writing values", lambda: self.http.values_batch_update(key, body=body))
+
+    def batch_update(self, ref: str, requests_: list[dict]) -> dict:
+        """Structure and formatting requests (add tabs, resize, freeze, formats) in one `batchUpdate`."""
+        key = spreadsheet_key(ref)
+        return self._call(ref, "formatting", lambda: self.http.batch_update(key, {"requests": requests_}))
+
+    @property
+    def counts(self) -> dict[str, int]:
+        return dict(getattr(self.http, "counts", {}))

@@ -1,0 +1,464 @@
+"""A stateful fake of the Google Sheets v4 endpoints gspread uses, served through `responses`.
+
+Payload shapes follow the real traffic recorded in shared/reference/sheets-api/ (metadata with
+`sheets[].properties`, `values:batchGet` -> `valueRanges` echoing A1 ranges, `values:batchUpdate`
+-> `totalUpdated*` + `responses`, `batchUpdate` -> `replies`, errors as
+`{"error": {"code", "message", "status"}}`). It keeps cells per tab, enforces grid limits like
+Google ("exceeds grid limits"), honours RAW vs USER_ENTERED, and logs every request by kind.
+
+It deliberately shares no code with okr-sync: A1 parsing here is its own.
+"""
+from __future__ import annotations
+
+import copy
+import json
+import re
+from dataclasses import dataclass, field
+from typing import Any, Optional
+from urllib.parse import parse_qs, unquote, urlparse
+
+import responses
+
+API = "https://sheets.googleapis.com/v4/spreadsheets/"
+TOKEN_URL = "https://oauth2.googleapis.com/token"
+
+_PROPERTIES = {  # condensed from the recorded metadata answer
+    "locale": "en_US", "autoRecalc": "ON_CHANGE", "timeZone": "Etc/GMT",
+    "defaultFormat": {"backgroundColor": {"red": 1, "green": 1, "blue": 1},
+                      "padding": {"top": 2, "right": 3, "bottom": 2, "left": 3},
+                      "verticalAlignment": "BOTTOM", "wrapStrategy": "OVERFLOW_CELL",
+                      "textFormat": {"foregroundColor": {}, "fontFamily": "arial,sans,sans-serif", "fontSize": 10,
+                                     "bold": False, "italic": False, "strikethrough": False, "underline": False}},
+}
+
+
+def col_number(letters: str) -> int:
+    n = 0
+    for ch in letters.upper():
+        n = n * 26 + (ord(ch) - 64)
+    return n
+
+
+def col_letters(n: int) -> str:
+    out = ""
+    while n:
+        n, rem = divmod(n - 1, 26)
+        out = chr(65 + rem) + out
+    return out
+
+
+def error_body(code: int, message: str, status: str) -> dict:
+    return {"error": {"code": code, "message": message, "status": status}}
+
+
+class FakeError(Exception):
+    def __init__(self, code: int, message: str, status: str):
+        super().__init__(message)
+        self.code, self.message, self.status = code, message, status
+
+
+@dataclass
+class Tab:
+    sheet_id: int
+    title: str
+    index: int
+    rows: int = 1000
+    cols: int = 26
+    frozen_rows: int = 0
+    cells: dict[tuple[int, int], Any] = field(default_factory=dict)     # 0-based (row, col) -> value
+    formulas: dict[tuple[int, int], str] = field(default_factory=dict)  # 0-based (row, col) -> "=..."
+    formats: list[dict] = field(default_factory=list)                   # repeatCell / dimension requests received
+    conditional: list[dict] = field(default_factory=list)
+    metadata: list[dict] = field(default_factory=list)
+
+    def properties(self) -> dict:
+        grid = {"rowCount": self.rows, "columnCount": self.cols}
+        if self.frozen_rows:
+            grid["frozenRowCount"] = self.frozen_rows
+        return {"sheetId": self.sheet_id, "title": self.title, "index": self.index, "sheetType": "GRID", "gridProperties": grid}
+
+    def grid(self) -> list[list[Any]]:
+        """Every value as a list of rows (formulas shown as their text), trailing empties trimmed."""
+        keys = set(self.cells) | set(self.formulas)
+        if not keys:
+            return []
+        last_row = max(r for r, _ in keys)
+        out = []
+        for r in range(last_row + 1):
+            row = [self.formulas.get((r, c), self.cells.get((r, c), "")) for c in range(self.cols)]
+            while row and row[-1] == "":
+                row.pop()
+            out.append(row)
+        while out and not out[-1]:
+            out.pop()
+        return out
+
+
+@dataclass
+class Spreadsheet:
+    key: str
+    title: str
+    tabs: list[Tab] = field(default_factory=list)
+    named: dict[str, tuple[str, int, int, int, int]] = field(default_factory=dict)  # name -> (tab, r0, c0, r1, c1) exclusive ends
+    access: str = "ok"  # ok | forbidden
+    next_metadata_id: int = 1000
+
+    def tab(self, title: str) -> Tab:
+        for tab in self.tabs:
+            if tab.title == title:
+                return tab
+        raise FakeError(400, f"Unable to parse range: {title}", "INVALID_ARGUMENT")
+
+    def tab_by_id(self, sheet_id: int) -> Tab:
+        for tab in self.tabs:
+            if tab.sheet_id == sheet_id:
+                return tab
+        raise FakeError(400, f"No grid with id: {sheet_id}", "INVALID_ARGUMENT")
+
+
+_RANGE = re.compile(r"^(?:(?:'((?:[^']|'')+)'|([^'!]+))!)?([A-Za-z]*)(\d*)(?::([A-Za-z]*)(\d*))?$")
+
+
+class SheetsFake:
+    """Spreadsheets in memory plus the `responses` callbacks that serve them."""
+
+    def __init__(self, mock: responses.RequestsMock):
+        self.mock = mock
+        self.books: dict[str, Spreadsheet] = {}
+        self.log: list[tuple[str, str, str]] = []  # (kind, spreadsheet key, detail)
+        self.bodies: list[tuple[str, Any]] = []
+        self.failures: list[tuple[int, dict]] = []  # (status, headers) answered before serving, one per request
+        self.token_requests = 0
+        mock.add_callback(responses.POST, TOKEN_URL, callback=self._token)
+        pattern = re.compile(re.escape(API) + r".*")
+        for method in (responses.GET, responses.POST, responses.PUT):
+            mock.add_callback(method, pattern, callback=self._serve)
+
+    # ---- setting up -------------------------------------------------------------------------
+    def add_spreadsheet(self, key: str, title: str = "Book", tabs: Optional[dict[str, list[list[Any]]]] = None,
+                        rows: int = 1000, cols: int = 26) -> Spreadsheet:
+        book = Spreadsheet(key, title)
+        for i, (name, values) in enumerate((tabs or {"Sheet1": []}).items()):
+            tab = Tab(0 if i == 0 else 1000 + i, name, i, rows, cols)
+            for r, row in enumerate(values):
+                for c, value in enumerate(row):
+                    if value is not None and value != "":
+                        tab.cells[(r, c)] = value
+            book.tabs.append(tab)
+        self.books[key] = book
+        return book
+
+    def add_named_range(self, key: str, name: str, tab: str, a1: str) -> None:
+        book = self.books[key]
+        r0, c0, r1, c1 = self._bounds(book.tab(tab), a1)
+        book.named[name] = (tab, r0, c0, r1, c1)
+
+    def fail_next(self, status: int, times: int = 1, retry_after: Optional[str] = None) -> None:
+        headers = {"Retry-After": retry_after} if retry_after is not None else {}
+        self.failures.extend([(status, headers)] * times)
+
+    # ---- reading state in tests -------------------------------------------------------------
+    def values(self, key: str, tab: str) -> list[list[Any]]:
+        return self.books[key].tab(tab).grid()
+
+    def tab(self, key: str, tab: str) -> Tab:
+        return self.books[key].tab(tab)
+
+    def snapshot(self, key: str) -> str:
+        """Everything observable about a spreadsheet, as canonical JSON (to compare two syncs)."""
+        book = self.books[key]
+        return json.dumps([{"props": t.properties(), "cells": sorted((list(k), v) for k, v in t.cells.items()),
+                            "formulas": sorted((list(k), v) for k, v in t.formulas.items()),
+                            "formats": t.formats, "conditional": t.conditional, "metadata": t.metadata}
+                           for t in book.tabs], sort_keys=True, default=str)
+
+    def count(self, kind: Optional[str] = None, key: Optional[str] = None) -> int:
+        return sum(1 for k, s, _ in self.log if (kind is None or k == kind) and (key is None or s == key))
+
+    # ---- serving ----------------------------------------------------------------------------
+    def _token(self, request: Any) -> tuple[int, dict, str]:
+        self.token_requests += 1
+        return 200, {}, json.dumps({"access_token": "fake-token", "expires_in": 3600, "token_type": "Bearer"})
+
+    def _serve(self, request: Any) -> tuple[int, dict, str]:
+        url = urlparse(request.url)
+        rest = url.path[len(urlparse(API).path):]
+        query = parse_qs(url.query)
+        body = json.loads(request.body) if request.body else None
+        if rest.endswith("/values:batchGet"):
+            kind, key = "batchGet", rest[: -len("/values:batchGet")]
+        elif rest.endswith("/values:batchUpdate"):
+            kind, key = "values.batchUpdate", rest[: -len("/values:batchUpdate")]
+        elif rest.endswith(":batchUpdate"):
+            kind, key = "batchUpdate", rest[: -len(":batchUpdate")]
+        elif "/" not in rest and request.method == "GET":
+            kind, key = "metadata", rest
+        else:
+            kind, key = "unsupported", rest.split("/")[0]
+        key = unquote(key)
+        self.log.append((kind, key, request.method))
+        self.bodies.append((kind, body))
+        if self.failures:
+            status, headers = self.failures.pop(0)
+            return status, headers, json.dumps(error_body(status, "Quota exceeded" if status == 429 else "Backend Error",
+                                                          "RESOURCE_EXHAUSTED" if status == 429 else "UNAVAILABLE"))
+        book = self.books.get(key)
+        if book is None:
+            return 404, {}, json.dumps(error_body(404, "Requested entity was not found.", "NOT_FOUND"))
+        if book.access == "forbidden":
+            return 403, {}, json.dumps(error_body(403, "The caller does not have permission", "PERMISSION_DENIED"))
+        try:
+            if kind == "metadata":
+                answer = self._metadata(book)
+            elif kind == "batchGet":
+                answer = self._batch_get(book, query)
+            elif kind == "values.batchUpdate":
+                answer = self._values_update(book, body or {})
+            elif kind == "batchUpdate":
+                answer = self._batch_update(book, body or {})
+            else:
+                raise FakeError(404, f"unsupported call {request.method} {rest}", "NOT_FOUND")
+        except FakeError as exc:
+            return exc.code, {}, json.dumps(error_body(exc.code, exc.message, exc.status))
+        return 200, {}, json.dumps(answer)
+
+    def _metadata(self, book: Spreadsheet) -> dict:
+        sheets = []
+        for tab in book.tabs:
+            entry: dict[str, Any] = {"properties": tab.properties()}
+            if tab.conditional:
+                entry["conditionalFormats"] = copy.deepcopy(tab.conditional)
+            if tab.metadata:
+                entry["developerMetadata"] = copy.deepcopy(tab.metadata)
+            sheets.append(entry)
+        answer: dict[str, Any] = {"spreadsheetId": book.key, "properties": {"title": book.title, **copy.deepcopy(_PROPERTIES)},
+                                  "sheets": sheets,
+                                  "spreadsheetUrl": f"https://docs.google.com/spreadsheets/d/{book.key}/edit"}
+        if book.named:
+            answer["namedRanges"] = [{"namedRangeId": str(i), "name": name,
+                                      "range": {"sheetId": book.tab(t).sheet_id, "startRowIndex": r0, "endRowIndex": r1,
+                                                "startColumnIndex": c0, "endColumnIndex": c1}}
+                                     for i, (name, (t, r0, c0, r1, c1)) in enumerate(book.named.items())]
+        return answer
+
+    @staticmethod
+    def _echo_title(title: str) -> str:
+        return title if re.fullmatch(r"[A-Za-z0-9_]+", title) else "'" + title.replace("'", "''") + "'"
+
+    def _bounds(self, tab: Tab, a1: str) -> tuple[int, int, int, int]:
+        """0-based start, exclusive end of an A1 range without tab; open ends run to the grid's edge."""
+        match = _RANGE.match("X!" + a1 if a1 else "X!")
+        if not match:
+            raise FakeError(400, f"Unable to parse range: {a1}", "INVALID_ARGUMENT")
+        c0s, r0s, c1s, r1s = match.group(3), match.group(4), match.group(5), match.group(6)
+        c0 = col_number(c0s) - 1 if c0s else 0
+        r0 = int(r0s) - 1 if r0s else 0
+        if match.group(5) is None and match.group(6) is None:
+            c1 = c0 + 1 if c0s else tab.cols
+            r1 = r0 + 1 if r0s else tab.rows
+            if not a1:
+                c1, r1 = tab.cols, tab.rows
+        else:
+            c1 = col_number(c1s) if c1s else tab.cols
+            r1 = int(r1s) if r1s else tab.rows
+        return r0, c0, r1, c1
+
+    def _resolve(self, book: Spreadsheet, text: str) -> tuple[Tab, int, int, int, int]:
+        if text in book.named:
+            title, r0, c0, r1, c1 = book.named[text]
+            return book.tab(title), r0, c0, r1, c1
+        match = _RANGE.match(text)
+        if match and (match.group(1) or match.group(2)):
+            title = (match.group(1) or "").replace("''", "'") or match.group(2)
+            a1 = text.split("!", 1)[1] if "!" in text else ""
+        elif text.startswith("'") and text.endswith("'"):
+            title, a1 = text[1:-1].replace("''", "'"), ""
+        else:
+            title, a1 = text, ""
+        try:
+            tab = book.tab(title)
+        except FakeError:
+            raise FakeError(400, f"Unable to parse range: {text}", "INVALID_ARGUMENT") from None
+        r0, c0, r1, c1 = self._bounds(tab, a1)
+        if r1 > tab.rows or c1 > tab.cols:
+            raise FakeError(400, f"Range ({text}) exceeds grid limits. Max rows: {tab.rows}, max columns: {tab.cols}", "INVALID_ARGUMENT")
+        return tab, r0, c0, r1, c1
+
+    def _batch_get(self, book: Spreadsheet, query: dict) -> dict:
+        if query.get("valueRenderOption", ["FORMATTED_VALUE"])[0] != "UNFORMATTED_VALUE":
+            raise FakeError(400, "this fake only serves valueRenderOption=UNFORMATTED_VALUE", "INVALID_ARGUMENT")
+        out = []
+        for text in query.get("ranges", []):
+            tab, r0, c0, r1, c1 = self._resolve(book, text)
+            rows = []
+            for r in range(r0, r1):
+                row = [tab.cells.get((r, c), "") for c in range(c0, c1)]
+                while row and row[-1] == "":
+                    row.pop()
+                rows.append(row)
+            while rows and not rows[-1]:
+                rows.pop()
+            entry: dict[str, Any] = {"range": f"{self._echo_title(tab.title)}!{col_letters(c0 + 1)}{r0 + 1}:{col_letters(c1)}{r1}",
+                                     "majorDimension": "ROWS"}
+            if rows:
+                entry["values"] = rows
+            out.append(entry)
+        return {"spreadsheetId": book.key, "valueRanges": out}
+
+    def _values_update(self, book: Spreadsheet, body: dict) -> dict:
+        option = body.get("valueInputOption")
+        if option not in ("RAW", "USER_ENTERED"):
+            raise FakeError(400, "Invalid valueInputOption", "INVALID_ARGUMENT")
+        responses_, total_cells, sheets, total_rows = [], 0, set(), 0
+        staged = []
+        for entry in body.get("data", []):
+            tab, r0, c0, r1, c1 = self._resolve(book, entry["range"])
+            values = entry.get("values", [])
+            if len(values) > r1 - r0 or any(len(row) > c1 - c0 for row in values):
+                raise FakeError(400, f"Requested writing within range [{entry['range']}], but tried writing beyond it", "INVALID_ARGUMENT")
+            staged.append((tab, r0, c0, values, entry["range"]))
+        for tab, r0, c0, values, text in staged:  # all or nothing, like Google
+            cells = 0
+            for dr, row in enumerate(values):
+                for dc, value in enumerate(row):
+                    if value is None:
+                        continue  # null = leave the cell as it is
+                    cells += 1
+                    pos = (r0 + dr, c0 + dc)
+                    tab.formulas.pop(pos, None)
+                    tab.cells.pop(pos, None)
+                    if option == "USER_ENTERED" and isinstance(value, str):
+                        if value.startswith("'"):
+                            value = value[1:]
+                        elif value.startswith("="):
+                            tab.formulas[pos] = value
+                            continue
+                    if value != "":
+                        tab.cells[pos] = value
+            total_cells += cells
+            total_rows += len(values)
+            sheets.add(tab.title)
+            width = max((len(row) for row in values), default=0)
+            responses_.append({"spreadsheetId": book.key, "updatedRange": f"{self._echo_title(tab.title)}!{col_letters(c0 + 1)}{r0 + 1}:{col_letters(c0 + max(width, 1))}{r0 + max(len(values), 1)}",
+                               "updatedRows": len(values), "updatedColumns": width, "updatedCells": cells})
+        return {"spreadsheetId": book.key, "totalUpdatedRows": total_rows,
+                "totalUpdatedColumns": max((r["updatedColumns"] for r in responses_), default=0),
+                "totalUpdatedCells": total_cells, "totalUpdatedSheets": len(sheets), "responses": responses_}
+
+    def _batch_update(self, book: Spreadsheet, body: dict) -> dict:
+        snapshot = copy.deepcopy(book.tabs)
+        replies = []
+        try:
+            for request in body.get("requests", []):
+                (name, args), = request.items()
+                replies.append(self._apply(book, name, args))
+        except FakeError:
+            book.tabs = snapshot  # batchUpdate is atomic
+            raise
+        return {"spreadsheetId": book.key, "replies": replies}
+
+    def _apply(self, book: Spreadsheet, name: str, args: dict) -> dict:
+        if name == "addSheet":
+            props = args.get("properties", {})
+            title = props["title"]
+            if any(t.title == title for t in book.tabs):
+                raise FakeError(400, f"Invalid requests[0].addSheet: A sheet with the name \"{title}\" already exists. Please enter another name.", "INVALID_ARGUMENT")
+            sheet_id = props.get("sheetId", 900000000 + len(book.tabs))
+            if any(t.sheet_id == sheet_id for t in book.tabs):
+                raise FakeError(400, f"Invalid requests[0].addSheet: Sheet with id {sheet_id} already exists.", "INVALID_ARGUMENT")
+            grid = props.get("gridProperties", {})
+            tab = Tab(sheet_id, title, len(book.tabs), grid.get("rowCount", 1000), grid.get("columnCount", 26), grid.get("frozenRowCount", 0))
+            book.tabs.append(tab)
+            return {"addSheet": {"properties": tab.properties()}}
+        if name == "updateSheetProperties":
+            props, fields = args["properties"], args["fields"].split(",")
+            tab = book.tab_by_id(props["sheetId"])
+            grid = props.get("gridProperties", {})
+            for f in fields:
+                if f == "gridProperties/rowCount":
+                    tab.rows = grid["rowCount"]
+                    tab.cells = {k: v for k, v in tab.cells.items() if k[0] < tab.rows}
+                    tab.formulas = {k: v for k, v in tab.formulas.items() if k[0] < tab.rows}
+                elif f == "gridProperties/columnCount":
+                    tab.cols = grid["columnCount"]
+                    tab.cells = {k: v for k, v in tab.cells.items() if k[1] < tab.cols}
+                    tab.formulas = {k: v for k, v in tab.formulas.items() if k[1] < tab.cols}
+                elif f == "gridProperties/frozenRowCount":
+                    tab.frozen_rows = grid.get("frozenRowCount", 0)
+                elif f == "title":
+                    tab.title = props["title"]
+                else:
+                    raise FakeError(400, f"unsupported field mask {f}", "INVALID_ARGUMENT")
+            if tab.frozen_rows >= tab.rows:
+                raise FakeError(400, "You can't freeze all visible rows on the sheet.", "INVALID_ARGUMENT")
+            return {}
+        if name in ("repeatCell", "updateDimensionProperties", "setBasicFilter"):
+            rng = args.get("range", {})
+            tab = book.tab_by_id(rng.get("sheetId", 0))
+            tab.formats.append({name: args})
+            return {}
+        if name == "addConditionalFormatRule":
+            rule = args["rule"]
+            tab = book.tab_by_id(rule["ranges"][0]["sheetId"])
+            tab.conditional.insert(args.get("index", len(tab.conditional)), rule)
+            return {}
+        if name == "deleteConditionalFormatRule":
+            tab = book.tab_by_id(args["sheetId"])
+            index = args["index"]
+            if index >= len(tab.conditional):
+                raise FakeError(400, f"Invalid requests.deleteConditionalFormatRule: No conditional format on sheet {tab.sheet_id} at index {index}", "INVALID_ARGUMENT")
+            return {"deleteConditionalFormatRule": {"rule": tab.conditional.pop(index)}}
+        if name == "updateCells":
+            rng = args.get("range") or {}
+            start = args.get("start") or {}
+            tab = book.tab_by_id((rng or start).get("sheetId", 0))
+            r0 = rng.get("startRowIndex", start.get("rowIndex", 0))
+            c0 = rng.get("startColumnIndex", start.get("columnIndex", 0))
+            for dr, row in enumerate(args.get("rows", [])):
+                for dc, cell in enumerate(row.get("values", [])):
+                    pos = (r0 + dr, c0 + dc)
+                    if pos[0] >= tab.rows or pos[1] >= tab.cols:
+                        raise FakeError(400, f"Invalid requests.updateCells: exceeds grid limits. Max rows: {tab.rows}, max columns: {tab.cols}", "INVALID_ARGUMENT")
+                    value = cell.get("userEnteredValue", {})
+                    tab.cells.pop(pos, None)
+                    tab.formulas.pop(pos, None)
+                    if "formulaValue" in value:
+                        tab.formulas[pos] = value["formulaValue"]
+                    elif value:
+                        (_, v), = value.items()
+                        tab.cells[pos] = v
+            return {}
+        if name == "createDeveloperMetadata":
+            meta = copy.deepcopy(args["developerMetadata"])
+            location = meta.get("location", {})
+            tab = book.tab_by_id(location.get("sheetId", 0))
+            meta["metadataId"] = book.next_metadata_id
+            book.next_metadata_id += 1
+            meta["location"] = {"locationType": "SHEET", "sheetId": tab.sheet_id}
+            tab.metadata.append(meta)
+            return {"createDeveloperMetadata": {"developerMetadata": meta}}
+        if name == "deleteDeveloperMetadata":
+            lookup = args["dataFilter"]["developerMetadataLookup"]
+            removed = []
+            for tab in book.tabs:
+                keep = []
+                for meta in tab.metadata:
+                    if meta["metadataId"] == lookup.get("metadataId"):
+                        removed.append(meta)
+                    else:
+                        keep.append(meta)
+                tab.metadata = keep
+            return {"deleteDeveloperMetadata": {"deletedDeveloperMetadata": removed}}
+        raise FakeError(400, f"Invalid JSON payload received. Unknown name \"{name}\"", "INVALID_ARGUMENT")
+
+
+def service_account_info(email: str = "okr-sync@acme-okrs.iam.gserviceaccount.com") -> dict:
+    """A syntactically real service-account key (fresh RSA key) whose token requests go to the fake token URL."""
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()).decode()
+    return {"type": "service_account", "project_id": "acme-okrs", "private_key_id": "0" * 40, "private_key": pem,
+            "client_email": email, "client_id": "1" * 21, "token_uri": TOKEN_URL,
+            "auth_uri": "https://accounts.google.com/o/oauth2/auth"}
