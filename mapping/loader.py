@@ -314,7 +314,6 @@ def load_config(path: str | Path, env: Mapping[str, str] | None = None, check_en
     config._file = path
     for _, kr in config.key_results():
         if kr.metric is not None:
-            source = config.sources[kr.metric.source]
             for metric in kr.metric.leaves():
                 source = config.sources[metric.source]
                 spec = KINDS[source.kind].query_model.model_validate(metric.query_fields())
