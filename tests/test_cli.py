@@ -113,3 +113,9 @@ def test_example_command_creates_data(tmp_path):
     assert result.exit_code == 0
     assert (tmp_path / "d" / "mes.db").exists() and (tmp_path / "d" / "quality.xlsx").exists()
     assert invoke("example", "bakery").exit_code == 2
+
+
+def test_debug_flag_shows_the_traceback(tmp_path):
+    result = runner.invoke(app, ["--debug", "validate", str(tmp_path / "nope.yaml")])
+    assert result.exit_code != 0
+    assert result.exception is not None and type(result.exception).__name__ == "ConfigError"
