@@ -126,7 +126,12 @@ class JiraConnector:
     def fetch(self, queries: Sequence[Query], period: Period, now: datetime) -> dict[Query, Result]:
         if not queries:
             return {}
-        self.detect_deployment()
+        try:
+            self.detect_deployment()
+        except RetriableError as exc:
+            raise type(exc)(self._prefixed(str(exc)), retry_after=exc.retry_after) from None
+        except SourceError as exc:
+            raise type(exc)(self._prefixed(str(exc))) from None
         cloud = self.deployment == "cloud"
         prepared = {query: self._prepare(query.spec, period) for query in queries}
         needs_fields = any(p.error is None and p.spec.measure not in ("count", "ratio") for p in prepared.values())
@@ -314,11 +319,13 @@ class JiraConnector:
             raise answer
         return answer
 
+    def _prefixed(self, text: str) -> str:
+        prefix = f"source {self.name!r}: "
+        return text if text.startswith(prefix) else prefix + text
+
     def _for(self, p: Prepared, error: SourceError) -> SourceError:
         """The error as this source's: one line naming the source; the same text for every KR that shares it."""
-        text = str(error)
-        prefix = f"source {self.name!r}: "
-        return type(error)(text if text.startswith(prefix) else prefix + text)
+        return type(error)(self._prefixed(str(error)))
 
     def close(self) -> None:
         if self._client is not None:

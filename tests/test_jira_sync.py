@@ -115,8 +115,13 @@ def readme_jira_blocks() -> list[str]:
     return re.findall(r"```yaml\n(.*?)```", text[start:end], flags=re.S)
 
 
+def test_readme_jira_yaml_blocks_are_configs_or_metric_snippets():
+    blocks = readme_jira_blocks()
+    assert blocks and all(b.lstrip().startswith(("period:", "metric:")) for b in blocks)
+
+
 def test_readme_jira_config_examples_load(tmp_path):
-    blocks = [b for b in readme_jira_blocks() if b.lstrip().startswith(("period:", "#"))]
+    blocks = [b for b in readme_jira_blocks() if b.lstrip().startswith("period:")]
     assert blocks, "the README's jira section has a full config example"
     for i, block in enumerate(blocks):
         path = tmp_path / f"readme-{i}.yaml"
