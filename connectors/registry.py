@@ -30,11 +30,27 @@ def _sheets(name: str, settings: BaseModel, context: Context) -> Connector:
     return SheetsConnector(name, settings, context)  # type: ignore[arg-type]
 
 
+def _rest(name: str, settings: BaseModel, context: Context) -> Connector:
+    from connectors.rest import RestConnector
+    return RestConnector(name, settings, context)  # type: ignore[arg-type]
+
+
+def _bi(connector: str) -> Factory:
+    def factory(name: str, settings: BaseModel, context: Context) -> Connector:
+        from connectors import bi_presets
+        return getattr(bi_presets, connector)(name, settings, context)  # type: ignore[no-any-return]
+    return factory
+
+
 FACTORIES: dict[str, Factory] = {
     "sql": _sql,
     "file": _file,
     "jira": _jira,
     "sheets": _sheets,
+    "rest": _rest,
+    "metabase": _bi("MetabaseConnector"),
+    "powerbi": _bi("PowerBIConnector"),
+    "superset": _bi("SupersetConnector"),
 }
 
 

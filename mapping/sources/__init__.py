@@ -9,8 +9,10 @@ from typing import Annotated, Union
 
 from pydantic import BaseModel, Field
 
+from mapping.sources.bi import MetabaseQuery, MetabaseSource, PowerBIQuery, PowerBISource, SupersetQuery, SupersetSource
 from mapping.sources.file import FileQuery, FileSource
 from mapping.sources.jira import JiraQuery, JiraSource
+from mapping.sources.rest import RestQuery, RestSource
 from mapping.sources.sheets import SheetsQuery, SheetsSource
 from mapping.sources.sql import SqlQuery, SqlSource
 
@@ -31,6 +33,10 @@ KINDS: dict[str, Kind] = {
         Kind("file", FileSource, FileQuery),
         Kind("jira", JiraSource, JiraQuery),
         Kind("sheets", SheetsSource, SheetsQuery),
+        Kind("rest", RestSource, RestQuery),
+        Kind("metabase", MetabaseSource, MetabaseQuery),
+        Kind("powerbi", PowerBISource, PowerBIQuery),
+        Kind("superset", SupersetSource, SupersetQuery),
     )
 }
 

@@ -1,0 +1,255 @@
+"""Metabase, Power BI and Superset: the `rest` plumbing with each tool's endpoint, auth and result shape.
+
+Each tool's answer is turned into rows (a list of {column: value}); the query picks a column
+(combined over the rows) or runs a JMESPath over {"rows": [...]}. Identical requests are sent once.
+"""
+from __future__ import annotations
+
+import json
+import statistics
+from datetime import datetime
+from typing import Any, Optional, Sequence
+
+import requests
+
+from connectors.base import Context, Result, SourceError
+from connectors.rest import HttpClient, as_number, extract, fill, period_variables
+from mapping.config import Query
+from mapping.period import Period
+from mapping.results import Observation
+from mapping.sources.bi import (MetabaseQuery, MetabaseSource, PowerBIQuery, PowerBISource, SupersetQuery,
+                                SupersetSource, TableQuery)
+
+METABASE_ROW_CAP = 2000
+
+
+def column_value(rows: list[dict[str, Any]], column: str) -> list[Any]:
+    """The values of a column; Power BI's 'Table[Column]' keys also match 'Column' and '[Column]'."""
+    if not rows:
+        return []
+    keys = list(rows[0])
+    if column not in keys:
+        matches = [k for k in keys if k.endswith(f"[{column.strip('[]')}]")]
+        if len(matches) != 1:
+            raise SourceError(f"column {column!r} is not in the result; it has {', '.join(keys)}")
+        column = matches[0]
+    return [row.get(column) for row in rows]
+
+
+def pick(rows: list[dict[str, Any]], query: TableQuery, what: str) -> float:
+    """One number from a result table, as the query's column/agg or extract says."""
+    if query.extract:
+        return extract(query.extract, {"rows": rows}, what)
+    if query.agg == "count":
+        return float(len(rows))
+    if not rows:
+        raise SourceError(f"{what} returned no rows")
+    if query.column:
+        try:
+            values = column_value(rows, query.column)
+        except SourceError as exc:
+            raise SourceError(f"{what}: {exc}") from None
+    else:
+        columns = list(rows[0])
+        if len(columns) != 1:
+            raise SourceError(f"{what} returned {len(columns)} columns ({', '.join(columns)}); name one with column")
+        values = [row[columns[0]] for row in rows]
+    if query.agg == "single":
+        if len(values) != 1:
+            raise SourceError(f"{what} returned {len(values)} rows; set agg (first, last, sum, mean, min, max) or filter to one row")
+        return as_number(values[0], what)
+    if query.agg in ("first", "last"):
+        return as_number(values[0] if query.agg == "first" else values[-1], what)
+    numbers = [as_number(v, what) for v in values if v is not None]
+    if not numbers:
+        raise SourceError(f"{what}: column {query.column!r} is empty")
+    return float({"sum": sum, "mean": statistics.fmean, "min": min, "max": max}[query.agg](numbers))
+
+
+class _TableConnector:
+    """Shared fetch loop: build each query's request, send each distinct one once, pick the value."""
+
+    settings: Any
+
+    def __init__(self, name: str, settings: Any, context: Context, session: Optional[requests.Session] = None):
+        self.name, self.settings, self.context = name, settings, context
+        self.client = HttpClient(name, settings, session, auth_hint=self.auth_hint())
+
+    def auth_hint(self) -> str:
+        return "check the credentials in the env vars named in the config"
+
+    def prepare(self) -> None:
+        """Set auth headers on the session (once per sync)."""
+
+    def request(self, query: Any, variables: dict[str, str]) -> tuple[str, str, Any]:
+        raise NotImplementedError
+
+    def rows(self, document: Any, query: Any, what: str) -> list[dict[str, Any]]:
+        raise NotImplementedError
+
+    def describe(self, query: Any) -> str:
+        raise NotImplementedError
+
+    def fetch(self, queries: Sequence[Query], period: Period, now: datetime) -> dict[Query, Result]:
+        self.prepare()
+        variables = period_variables(period)
+        documents: dict[str, Any] = {}
+        results: dict[Query, Result] = {}
+        for query in queries:
+            spec = query.spec
+            method, url, body = self.request(spec, variables)
+            key = json.dumps([method, url, body], sort_keys=True, default=str)
+            what = f"source {self.name!r}: {self.describe(spec)}"
+            try:
+                if key not in documents:
+                    try:
+                        documents[key] = self.client.json(method, url, body=body, accept=self.accepts)
+                    except SourceError as exc:
+                        documents[key] = exc
+                document = documents[key]
+                if isinstance(document, SourceError):
+                    raise document
+                value = pick(self.rows(document, spec, what), spec, what)
+            except SourceError as exc:
+                results[query] = exc
+                continue
+            results[query] = Observation(value, now, self.name, self.describe(spec))
+        return results
+
+    @staticmethod
+    def accepts(status: int) -> bool:
+        return status < 300
+
+    def close(self) -> None:
+        self.client.close()
+
+
+class MetabaseConnector(_TableConnector):
+    """POST /api/card/{id}/query with the x-api-key header; a failed query (HTTP 202, status failed) is an error."""
+
+    settings: MetabaseSource
+
+    def auth_hint(self) -> str:
+        return f"check the API key in {self.settings.api_key_env} and that its group may see the card"
+
+    def prepare(self) -> None:
+        self.client.session.headers["x-api-key"] = self.context.secret(self.settings.api_key_env, f"source {self.name!r} API key")
+
+    def request(self, query: MetabaseQuery, variables: dict[str, str]) -> tuple[str, str, Any]:
+        return "POST", f"{self.settings.url}/api/card/{query.card}/query", {"parameters": fill(query.parameters, variables)}
+
+    def describe(self, query: MetabaseQuery) -> str:
+        return f"card {query.card}"
+
+    def rows(self, document: Any, query: MetabaseQuery, what: str) -> list[dict[str, Any]]:
+        if not isinstance(document, dict):
+            raise SourceError(f"{what}: unexpected answer from Metabase")
+        if document.get("status") == "failed" or document.get("error"):
+            raise SourceError(f"{what} failed in Metabase: {str(document.get('error') or 'status failed')[:200]}")
+        data = document.get("data") or {}
+        cols, raw = data.get("cols") or [], data.get("rows") or []
+        if query.extract or query.agg not in ("single", "first"):  # the value combines rows: all of them must be there
+            if len(raw) >= METABASE_ROW_CAP or data.get("rows_truncated"):
+                raise SourceError(f"{what} hit Metabase's {METABASE_ROW_CAP}-row cap, so the result is cut off; "
+                                  "aggregate in the question (summarize) instead of combining rows here")
+        names = [c.get("display_name") or c.get("name") for c in cols]
+        rows = []
+        for row in raw:
+            record = {}
+            for col, name, value in zip(cols, names, row):
+                record[name] = value
+                if col.get("name") and col.get("name") != name:
+                    record[col["name"]] = value
+            rows.append(record)
+        return rows
+
+
+class PowerBIConnector(_TableConnector):
+    """POST datasets/{id}/executeQueries with a bearer token; an `error` in a 200 answer is an error."""
+
+    settings: PowerBISource
+
+    def auth_hint(self) -> str:
+        return f"the token in {self.settings.token_env} is missing, expired or lacks Dataset.Read.All / build permission"
+
+    def prepare(self) -> None:
+        token = self.context.secret(self.settings.token_env, f"source {self.name!r} access token")
+        self.client.session.headers["Authorization"] = f"Bearer {token}"
+
+    def request(self, query: PowerBIQuery, variables: dict[str, str]) -> tuple[str, str, Any]:
+        group = f"/groups/{self.settings.group}" if self.settings.group else ""
+        body = {"queries": [{"query": fill(query.dax, variables)}], "serializerSettings": {"includeNulls": True}}
+        return "POST", f"{self.settings.url}{group}/datasets/{query.dataset}/executeQueries", body
+
+    def describe(self, query: PowerBIQuery) -> str:
+        return f"dataset {query.dataset} DAX {' '.join(query.dax.split())[:120]}"
+
+    def rows(self, document: Any, query: PowerBIQuery, what: str) -> list[dict[str, Any]]:
+        if not isinstance(document, dict):
+            raise SourceError(f"{what}: unexpected answer from Power BI")
+        error = document.get("error")
+        results = document.get("results") or []
+        if not error and results and isinstance(results[0], dict):
+            error = results[0].get("error")
+            tables = results[0].get("tables") or []
+            if not error and tables and isinstance(tables[0], dict):
+                error = tables[0].get("error")
+        if error:
+            raise SourceError(f"{what} failed in Power BI: {_pbi_error(error)}")
+        try:
+            return list(results[0]["tables"][0]["rows"])
+        except (IndexError, KeyError, TypeError):
+            raise SourceError(f"{what}: Power BI answered without results[0].tables[0].rows") from None
+
+
+def _pbi_error(error: Any) -> str:
+    """Power BI's error object as one line: its code or message and the first detail (e.g. the DAX syntax error)."""
+    if not isinstance(error, dict):
+        return str(error)[:300]
+    pbi = error.get("pbi.error") if isinstance(error.get("pbi.error"), dict) else {}
+    text = error.get("message") or error.get("code") or pbi.get("code") or "error"
+    details = [(d.get("detail") or {}).get("value") for d in pbi.get("details", []) if isinstance(d, dict)]
+    detail = next((d for d in details if d), "")
+    return f"{text}{': ' + detail if detail else ''}"[:300]
+
+
+class SupersetConnector(_TableConnector):
+    """GET /api/v1/chart/{id}/data/ with a bearer token from /api/v1/security/login (or a token env var)."""
+
+    settings: SupersetSource
+
+    def auth_hint(self) -> str:
+        used = self.settings.token_env or f"{self.settings.username_env}/{self.settings.password_env}"
+        return f"check the credentials in {used} and that the user may read the chart"
+
+    def prepare(self) -> None:
+        s = self.settings
+        if s.token_env:
+            token = self.context.secret(s.token_env, f"source {self.name!r} access token")
+        else:
+            login = {"username": self.context.secret(s.username_env or "", f"source {self.name!r} user"),
+                     "password": self.context.secret(s.password_env or "", f"source {self.name!r} password"),
+                     "provider": s.provider, "refresh": False}
+            answer = self.client.json("POST", f"{s.url}/api/v1/security/login", body=login)
+            token = answer.get("access_token") if isinstance(answer, dict) else None
+            if not token:
+                raise SourceError(f"source {self.name!r}: Superset login answered without an access_token")
+        self.client.session.headers["Authorization"] = f"Bearer {token}"
+
+    def request(self, query: SupersetQuery, variables: dict[str, str]) -> tuple[str, str, Any]:
+        return "GET", f"{self.settings.url}/api/v1/chart/{query.chart}/data/?format=json&type=full", None
+
+    def describe(self, query: SupersetQuery) -> str:
+        return f"chart {query.chart}"
+
+    def rows(self, document: Any, query: SupersetQuery, what: str) -> list[dict[str, Any]]:
+        results = document.get("result") if isinstance(document, dict) else None
+        if not isinstance(results, list) or len(results) <= query.result:
+            raise SourceError(f"{what}: Superset answered without result[{query.result}]")
+        entry = results[query.result]
+        if entry.get("error") or entry.get("status") in ("failed", "error", "timed_out"):
+            raise SourceError(f"{what} failed in Superset: {str(entry.get('error') or entry.get('status'))[:200]}")
+        data = entry.get("data")
+        if not isinstance(data, list):
+            raise SourceError(f"{what}: Superset result has no data rows")
+        return data
