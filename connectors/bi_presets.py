@@ -181,6 +181,10 @@ class PowerBIConnector(_TableConnector):
         body = {"queries": [{"query": fill(query.dax, variables)}], "serializerSettings": {"includeNulls": True}}
         return "POST", f"{self.settings.url}{group}/datasets/{query.dataset}/executeQueries", body
 
+    @staticmethod
+    def accepts(status: int) -> bool:
+        return status < 300 or status == 400  # a bad DAX query is a 400 whose body says what is wrong
+
     def describe(self, query: PowerBIQuery) -> str:
         return f"dataset {query.dataset} DAX {' '.join(query.dax.split())[:120]}"
 
