@@ -18,7 +18,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Callable, Optional, Sequence, Union
+from typing import Any, Callable, Iterable, Optional, Sequence, Union
 
 from connectors.base import Context, Result, RetriableError, SourceError
 from connectors.jira_client import JiraCaller, MemoJIRA, build_client
@@ -56,10 +56,6 @@ class Work:
 
     counts: set[str] = field(default_factory=set)
     listings: dict[str, set[str]] = field(default_factory=dict)
-
-    @property
-    def size(self) -> int:
-        return len(self.counts) + len(self.listings)
 
 
 @dataclass
@@ -169,7 +165,8 @@ class JiraConnector:
             p.error = exc
 
     @staticmethod
-    def _plan(prepared: Sequence[Prepared] | Any) -> Work:
+    def _plan(prepared: Iterable[Prepared]) -> Work:
+        """The distinct requests the answerable queries need (same JQL = same request)."""
         work = Work()
         for p in prepared:
             if p.error is not None:
@@ -202,6 +199,9 @@ class JiraConnector:
                 return exc
             except RetriableError as exc:
                 return SourceError(str(exc))
+            except Exception as exc:  # noqa: BLE001 - an odd answer fails its queries, not the batch
+                log.debug("source %r: unexpected error", self.name, exc_info=True)
+                return SourceError(f"unexpected {type(exc).__name__} while reading Jira's answer: {exc}")
 
         workers = min(self.settings.concurrency, len(jobs))
         if workers == 1:

@@ -499,6 +499,14 @@ def test_distinct_queries_run_concurrently_within_the_bound():
     assert 1 <= peak[0] <= 3
 
 
+def test_client_has_a_timeout_and_leaves_retries_to_okr_sync():
+    from connectors.jira_client import build_client
+    client = build_client(source(timeout_seconds=12), Context(env=CLOUD_ENV))
+    session = client._session  # the library's ResilientSession
+    assert session.timeout == 12 and session.max_retries == 0
+    assert session.auth == ("ops@acme.example", "cloud-token-SECRET-123")
+
+
 # --- pure helpers -------------------------------------------------------------------------------
 def test_retry_after_reads_seconds_http_dates_and_rate_limit_reset():
     import requests
