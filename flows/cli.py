@@ -151,7 +151,9 @@ def preview(config: Path = typer.Argument(..., help="okrs.yaml to compute"),
 @app.command()
 def example(name: str = typer.Argument("factory", help="which example's data to create"),
             directory: Optional[Path] = typer.Option(None, "--dir", help="where to create it (default: examples/NAME/data)"),
-            until: Optional[str] = typer.Option(None, help="last day of generated data (default: today)")) -> None:
+            until: Optional[str] = typer.Option(None, help="last day of generated data (default: today)"),
+            postgres: Optional[str] = typer.Option(None, "--postgres", help="factory only: also load the MES tables into this database "
+                                                   "(SQLAlchemy URL, e.g. postgresql+psycopg://user@host/mes; MySQL/MariaDB URLs work too)")) -> None:
     """Create the sample data an example's okrs.yaml reads (a MES SQLite database and an NPS spreadsheet)."""
     from flows.example_data import EXAMPLES
     if name not in EXAMPLES:
@@ -161,10 +163,18 @@ def example(name: str = typer.Argument("factory", help="which example's data to 
         last = date.fromisoformat(until) if until else date.today()
     except ValueError:
         raise typer.BadParameter(f"{until!r} is not a date like 2026-11-28") from None
+    if postgres and name != "factory":
+        raise typer.BadParameter("--postgres applies to the factory example only")
     target = directory or Path("examples") / name / "data"
     try:
         for path in EXAMPLES[name](target, last):
             out.print(f"created {path}", highlight=False, soft_wrap=True)
+        if postgres:
+            from flows.example_data import load_mes_into_database
+            shown = load_mes_into_database(target / "mes.db", postgres)
+            out.print(f"loaded lines, production, deliveries into {shown}", highlight=False, soft_wrap=True)
+    except typer.BadParameter:
+        raise
     except Exception as exc:  # noqa: BLE001
         _fail(exc)
 

@@ -104,4 +104,53 @@ def make_factory(directory: Path, until: date) -> list[Path]:
     return [make_mes_db(directory / "mes.db", until), make_survey_xlsx(directory / "quality.xlsx", until)]
 
 
+MES_TABLES = ("lines", "production", "deliveries")
+
+
+def load_mes_into_database(sqlite_path: Path, url: str, chunk: int = 5000) -> str:
+    """Copy the sample MES tables from the SQLite file into a server database (PostgreSQL, MySQL/MariaDB).
+
+    The tables are dropped and recreated with proper DATE columns in one transaction, so the
+    examples' SQL (e.g. examples/factory/okrs.postgres.yaml) runs against typed data. Returns the
+    URL with its password hidden, for printing.
+    """
+    import sqlalchemy as sa
+
+    metadata = sa.MetaData()
+    lines = sa.Table("lines", metadata, sa.Column("line", sa.String(5), primary_key=True), sa.Column("name", sa.String(50), nullable=False))
+    production = sa.Table(
+        "production", metadata,
+        sa.Column("day", sa.Date, primary_key=True), sa.Column("line", sa.String(5), primary_key=True),
+        sa.Column("shift", sa.Integer, primary_key=True), sa.Column("produced", sa.Integer, nullable=False),
+        sa.Column("defects", sa.Integer, nullable=False), sa.Column("energy_kwh", sa.Float, nullable=False),
+        sa.Column("downtime_min", sa.Float, nullable=False))
+    deliveries = sa.Table(
+        "deliveries", metadata, sa.Column("order_id", sa.String(20), primary_key=True),
+        sa.Column("customer", sa.String(50), nullable=False), sa.Column("due_day", sa.Date, nullable=False),
+        sa.Column("shipped_day", sa.Date))
+    source = sqlite3.connect(sqlite_path)
+    engine = sa.create_engine(url)
+    try:
+        with engine.begin() as conn:
+            metadata.drop_all(conn, checkfirst=True)
+            metadata.create_all(conn)
+            for table, query, dates in (
+                (lines, "SELECT line, name FROM lines", ()),
+                (production, "SELECT day, line, shift, produced, defects, energy_kwh, downtime_min FROM production", ("day",)),
+                (deliveries, "SELECT order_id, customer, due_day, shipped_day FROM deliveries", ("due_day", "shipped_day")),
+            ):
+                cursor = source.execute(query)
+                names = [c[0] for c in cursor.description]
+                while batch := cursor.fetchmany(chunk):
+                    rows = [dict(zip(names, row)) for row in batch]
+                    for row in rows:
+                        for key in dates:
+                            row[key] = date.fromisoformat(row[key]) if row[key] else None
+                    conn.execute(table.insert(), rows)
+        return engine.url.render_as_string(hide_password=True)
+    finally:
+        source.close()
+        engine.dispose()
+
+
 EXAMPLES: dict[str, Callable[[Path, date], list[Path]]] = {"factory": make_factory}
