@@ -199,7 +199,16 @@ def service_account_credentials(auth: GoogleAuth, env: Mapping[str, str]) -> tup
                 _CREDENTIALS[digest] = service_account.Credentials.from_service_account_info(info, scopes=SCOPES)
             except (ValueError, KeyError) as exc:
                 raise SheetsAuthError(f"{where}: the service-account key is invalid ({type(exc).__name__}); download a new JSON key") from None
-        return _CREDENTIALS[digest], info["client_email"]
+        credentials = _CREDENTIALS[digest]
+        if not credentials.valid:  # refresh once here, not concurrently in every source's thread
+            from google.auth.exceptions import RefreshError
+            from google.auth.transport.requests import Request
+            try:
+                credentials.refresh(Request())
+            except RefreshError as exc:
+                raise SheetsAuthError(f"Google refused a token for {info['client_email']} ({str(exc).split(':')[0]}); "
+                                      "check that the key is not revoked and the Sheets API is enabled") from None
+        return credentials, info["client_email"]
 
 
 class SheetsClient:

@@ -176,8 +176,11 @@ def now_in(config: Config) -> datetime:
 
 
 def score_all(config: Config, plan: Plan, answers: dict[Query, Result], now: datetime,
-              history: Optional[HistoryStore]) -> dict[str, KRResult]:
-    """Score every KR; a KR whose query failed keeps its last good value from history and is marked stale."""
+              history: Optional[HistoryStore], overrides: Optional[Mapping[str, Observation]] = None) -> dict[str, KRResult]:
+    """Score every KR; a KR whose query failed keeps its last good value from history and is marked stale.
+
+    `overrides` (KR id -> Observation, e.g. a register's manual value) replace what the source said.
+    """
     period = config.period_obj()
     elapsed = period.elapsed(now)
     ids = [kr.id for _, kr in config.key_results()]
@@ -189,6 +192,8 @@ def score_all(config: Config, plan: Plan, answers: dict[Query, Result], now: dat
         answer = kr_answer(kr, answers)
         if isinstance(answer, Observation) and kr.metric is not None:
             answer = gate(answer, kr.metric.valid_range, kr.metric.max_change, previous.get(kr.id))  # type: ignore[assignment]
+        if overrides and kr.id in overrides:
+            answer = overrides[kr.id]
         value = as_of = None
         source = query = provenance = error = ""
         stale_since = None
@@ -218,12 +223,16 @@ def open_history(config: Config, context: Context, read_only: bool = False) -> O
     return HistoryStore.open(url, context, read_only=read_only)
 
 
-def publish(config: Config, tables: list[Table]) -> list[Path]:
+def publish(config: Config, tables: list[Table], context: Optional[Context] = None) -> list[Path | str]:
     """Write every configured output from the same tables."""
-    written = []
+    written: list[Path | str] = []
     for output in config.outputs:
         if output.kind == "xlsx":
             written.append(write_xlsx(tables, config.resolve_path(output.path)))
+        elif output.kind == "sheets":
+            from connectors.sheets_sink import SheetsSink
+            key = SheetsSink(output, context or context_of(config)).write(tables)
+            written.append(f"https://docs.google.com/spreadsheets/d/{key}")
     return written
 
 
@@ -236,23 +245,58 @@ def run_sync(config: Config, now: datetime | None = None, *, write: bool = True,
     run_id = run_id or uuid.uuid4().hex
     context = context_of(config, env)
     period = config.period_obj()
+    register_client = None
+    if config.okrs is not None:
+        progress("reading the OKR register")
+        config, register_client = load_register(config, context)
     plan = make_plan(config)
     history = open_history(config, context, read_only=not write)
     try:
         progress(f"fetching {plan.query_count} queries from {len(plan.by_source)} sources")
         answers = fetch_all(config, plan, period, now, context)
         progress("scoring")
-        results = score_all(config, plan, answers, now, history)
+        results = score_all(config, plan, answers, now, history, manual_observations(config, now))
         objectives = rollup(config, results)
-        tables = build_report(config, results, objectives)
+        sheets_outputs = [output for output in config.outputs if output.kind == "sheets"]
+        series, points = None, 12
+        if sheets_outputs:  # the History tab: recent values per KR (read before today's record, today's laid over)
+            points = max(output.history_points for output in sheets_outputs)
+            series = {kr.id: history.series(kr.id, points) for _, kr in config.key_results()} if history else {}
+        tables = build_report(config, results, objectives, series, now.date(), points)
         outcome = SyncOutcome(run_id, now, period, results, objectives, tables, plan)
         if write:
             assert history is not None
             progress("recording history")
             history.record(run_id, now.date(), results.values(), now, str(config.file), period.name, outcome.failed_sources)
             progress("writing outputs")
-            outcome.written = publish(config, tables)
+            outcome.written = publish(config, tables, context)
+            if config.okrs is not None and config.okrs.write_back and register_client is not None:
+                from connectors.sheets_register import write_register
+                progress("writing the register")
+                write_register(config.okrs, config._register, results, now, register_client)
         return outcome
     finally:
         if history is not None:
             history.close()
+
+
+def load_register(config: Config, context: Context) -> tuple[Config, object]:
+    """The config with the objectives of its register sheet (one read); unmapped KRs are logged as warnings."""
+    from connectors.sheets_register import read_register
+    from mapping.loader import apply_register, register_warnings
+
+    assert config.okrs is not None
+    rows, client = read_register(config.okrs, context)
+    config = apply_register(config, rows)
+    for warning in register_warnings(config):
+        log.warning(warning)
+    return config, client
+
+
+def manual_observations(config: Config, now: datetime) -> dict[str, Observation]:
+    """The register's filled "Manual value" cells as observations with provenance manual (they override the source)."""
+    register = config._register
+    if register is None:
+        return {}
+    return {kr_id: Observation(value, now, "register", f"{register.worksheet!r} row {register.kr_rows[kr_id]} manual value", "manual")
+            for kr_id, value in register.manual.items()}

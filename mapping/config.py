@@ -5,13 +5,15 @@ import json
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
-from typing import Any, Literal, Optional, Union
+from typing import Annotated, Any, Literal, Optional, Union
 
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, model_validator
 
 from mapping.period import Period, parse_period
 from mapping.sources import SourceConfig
+from mapping.register import RegisterConfig
 from mapping.sources.base import StrictModel
+from mapping.sources.sheets import SheetsOutput
 
 KRType = Literal["increase", "decrease", "at_most", "at_least", "milestone"]
 Level = Literal["company", "department", "team", "individual"]
@@ -150,7 +152,7 @@ class XlsxOutput(StrictModel):
     path: str = Field(description="where to write the .xlsx, relative to the config file")
 
 
-OutputConfig = Union[XlsxOutput]
+OutputConfig = Annotated[Union[XlsxOutput, SheetsOutput], Field(discriminator="kind")]
 
 
 class Config(StrictModel):
@@ -162,12 +164,14 @@ class Config(StrictModel):
     history: str = Field("sqlite:///.okr-sync/history.db", description="SQLAlchemy URL of the history store (relative SQLite paths are relative to the config file)")
     history_env: Optional[str] = Field(None, description="env var holding the history URL (overrides history)")
     sources: dict[str, SourceConfig] = Field(default_factory=dict)
-    objectives: list[Objective] = Field(min_length=1)
+    objectives: list[Objective] = Field(default_factory=list, description="required unless okrs names a register sheet")
+    okrs: Optional[RegisterConfig] = Field(None, description="objectives and KRs kept in a Google Sheets register: {from: sheets, spreadsheet, worksheet, metrics}")
     outputs: list[OutputConfig] = Field(default_factory=list)
     status: StatusBands = Field(default_factory=StatusBands)
     fetch: FetchPolicy = Field(default_factory=FetchPolicy)
 
     _file: Path = PrivateAttr(Path("okrs.yaml"))
+    _register: Any = PrivateAttr(None)  # the parsed register (rows, manual values), set by mapping.loader.apply_register
 
     @property
     def file(self) -> Path:

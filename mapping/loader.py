@@ -19,6 +19,7 @@ from mapping.sources import KINDS
 from mapping.yaml_lines import dotted, line_of, load_yaml_with_lines
 
 METRIC_COMMON_KEYS = {"source"}
+OUTPUT_KINDS = {"xlsx", "sheets"}
 
 
 def _unwrap(annotation: Any) -> Any:
@@ -73,7 +74,7 @@ def _data_path(data: Any, loc: tuple) -> tuple:
         elif isinstance(node, list) and isinstance(part, int) and 0 <= part < len(node):
             path.append(part)
             node = node[part]
-        elif isinstance(node, dict) and isinstance(part, str) and not part.startswith(("function-", "tagged-union")) and part not in KINDS:
+        elif isinstance(node, dict) and isinstance(part, str) and not part.startswith(("function-", "tagged-union")) and part not in KINDS and part not in OUTPUT_KINDS:
             path.append(part)  # a missing or unknown key: name it
             node = None
     return tuple(path)
@@ -100,7 +101,8 @@ class _Collector:
                 self.add(path, "required key is missing", "add it")
             elif kind == "union_tag_invalid":
                 ctx = err.get("ctx", {})
-                self.add(path + ("kind",), f"unknown source kind {ctx.get('tag')!r}", f"use one of: {ctx.get('expected_tags')}")
+                what = "output" if path[:1] == ("outputs",) else "source"
+                self.add(path + ("kind",), f"unknown {what} kind {ctx.get('tag')!r}", f"use one of: {ctx.get('expected_tags')}")
             elif kind == "union_tag_not_found":
                 self.add(path, "source has no 'kind'", f"add kind: one of {', '.join(KINDS)}")
             else:
@@ -309,6 +311,7 @@ def load_config(path: str | Path, env: Mapping[str, str] | None = None, check_en
     except ValidationError as exc:
         out.add_validation(exc, data)
     _check_meaning(data, out, env, check_env)
+    _check_register_keys(data, out)
     if out.problems or config is None:
         raise ConfigError(_dedupe(out.problems))
     config._file = path
@@ -328,3 +331,112 @@ def _dedupe(problems: list[Problem]) -> list[Problem]:
             seen.add(problem)
             out.append(problem)
     return out
+
+
+# ---- the OKR register (objectives kept in a Google Sheets tab) ---------------------------------
+
+def _check_register_keys(data: dict, out: _Collector) -> None:
+    """objectives XOR okrs; every okrs.metrics entry a valid metric of a known source."""
+    okrs = data.get("okrs")
+    if okrs is None:
+        if "objectives" not in data:
+            out.add(("objectives",), "required key is missing", "add it, or keep the OKRs in a sheet with okrs: {from: sheets, ...}")
+        elif not _as_list(data.get("objectives")):
+            out.add(("objectives",), "at least one objective is needed", "add an objective, or use okrs: {from: sheets, ...}")
+        return
+    if "objectives" in data:
+        out.add(("objectives",), "objectives come from the register sheet when okrs is given", "remove objectives, or remove okrs")
+    metrics = _as_dict(_as_dict(okrs).get("metrics"))
+    sources = _as_dict(data.get("sources"))
+    for kr_id, metric in metrics.items():
+        if isinstance(metric, dict):
+            _check_metric(metric, ("okrs", "metrics", kr_id), sources, out)
+        else:
+            out.add(("okrs", "metrics", kr_id), "a metric is a mapping {source, <query>} or {formula, inputs}")
+
+
+class RowProblem(Problem):
+    """A problem located in a register sheet: tab, row and column instead of file and line."""
+
+    def __str__(self) -> str:
+        text = f"{self.file} row {self.line}" + (f", {self.path}" if self.path else "") + f": {self.message}"
+        return f"{text} ({self.hint})" if self.hint else text
+
+
+class _RegisterCollector(_Collector):
+    """Problems of register rows: each path is mapped to the sheet row and column it came from."""
+
+    def __init__(self, where: str, cells: dict[tuple, tuple[int, str]]):
+        super().__init__(where, {})
+        self.cells = cells
+
+    def add(self, path: tuple, message: str, hint: str = "") -> None:
+        probe = path
+        while probe and probe not in self.cells:
+            probe = probe[:-1]
+        row, column = self.cells.get(probe, (None, ""))
+        if probe != path and len(path) > len(probe):  # e.g. a missing key: name the column it should be in
+            from mapping.register import HUMAN_COLUMNS
+            names = {"title": "Key result" if "key_results" in path else "Objective", "id": "KR id" if "key_results" in path else "Objective id"}
+            column = names.get(str(path[-1]), HUMAN_COLUMNS.get(str(path[-1]), str(path[-1])))
+        self.problems.append(RowProblem(self.file, row, f"column {column!r}" if column else "", message, hint))
+
+
+def apply_register(config: Config, rows: Any) -> Config:
+    """The config with its objectives taken from register rows (mapping.register.RegisterRows).
+
+    The rows are validated like YAML objectives (every problem at once, each naming its sheet row
+    and column); `okrs.metrics` are bound to the register's KRs. KRs of the sheet without a metric
+    and metrics naming no KR of the sheet are kept as warnings (see `register_warnings`), not errors:
+    people add and remove rows without touching the YAML.
+    """
+    from mapping.config import Metric, Objective
+    from mapping.register import parse_register
+
+    assert config.okrs is not None
+    reg = parse_register(rows, config.okrs.decimal)
+    where = f"register {rows.worksheet!r}"
+    out = _RegisterCollector(where, reg.cells)
+    for issue in reg.issues:
+        out.problems.append(RowProblem(where, issue.row, f"column {issue.column!r}", issue.message, issue.hint))
+    objectives = []
+    for oi, raw in enumerate(reg.objectives):
+        try:
+            objectives.append(Objective.model_validate(raw))
+        except ValidationError as exc:
+            for err in exc.errors():
+                path = ("objectives", oi) + _data_path(raw, tuple(err["loc"]))
+                out.add(path, "required value is missing" if err["type"] == "missing" else err["msg"].removeprefix("Value error, "),
+                        "fill in the cell" if err["type"] == "missing" else "")
+    if not reg.objectives and not reg.issues:
+        out.problems.append(RowProblem(where, rows.header_row, "", "the register has no KR rows", "add one row per KR below the header"))
+    _check_meaning({"objectives": reg.objectives}, out, {}, False)
+    if out.problems:
+        raise ConfigError(_dedupe(out.problems))
+    merged = config.model_copy(update={"objectives": objectives})
+    merged._file = config._file
+    kr_ids = {kr.id for _, kr in merged.key_results()}
+    warnings = [f"{where} row {reg.kr_rows[kr_id]}: KR {kr_id!r} has no metric in okrs.metrics; it is shown without a measured value"
+                + (" (it has a manual value)" if kr_id in reg.manual else "")
+                for kr_id in reg.kr_rows if kr_id not in config.okrs.metrics and kr_id not in reg.manual]
+    for kr_id in config.okrs.metrics:
+        if kr_id not in kr_ids:
+            close = difflib.get_close_matches(kr_id, sorted(kr_ids), n=1)
+            warnings.append(f"okrs.metrics.{kr_id}: no KR {kr_id!r} in {where}" + (f"; did you mean {close[0]!r}?" if close else "; the mapping is unused"))
+    for _, kr in merged.key_results():
+        raw_metric = config.okrs.metrics.get(kr.id)
+        if raw_metric is None:
+            continue
+        kr.metric = Metric.model_validate(raw_metric)
+        for metric in kr.metric.leaves():
+            source = config.sources[metric.source]
+            spec = KINDS[source.kind].query_model.model_validate(metric.query_fields())
+            metric._query = Query.of(metric.source, spec)
+    reg.warnings = warnings
+    merged._register = reg
+    return merged
+
+
+def register_warnings(config: Config) -> list[str]:
+    """What apply_register reported without failing: unmapped KRs and mappings naming no KR."""
+    return list(config._register.warnings) if config._register is not None else []

@@ -2,14 +2,16 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime
-from typing import Any, Literal
+from datetime import date, datetime
+from typing import Any, Literal, Mapping, Optional, Sequence
 
 from mapping.config import Config
 from mapping.results import KRResult
 from mapping.rollup import ObjectiveResult
 
-ColumnKind = Literal["text", "number", "percent", "score", "datetime", "status", "bool"]
+ColumnKind = Literal["text", "number", "percent", "score", "datetime", "status", "bool", "sparkline", "series"]
+# "series": one day of a KR's history (a number); "sparkline": a trend drawn over the row's series columns
+# (the value is a text sparkline like "▁▃▆█" for writers without charts; Google Sheets writes a SPARKLINE formula)
 
 
 @dataclass(frozen=True)
@@ -86,6 +88,54 @@ def objectives_table(objectives: list[ObjectiveResult]) -> Table:
     return table
 
 
-def build_report(config: Config, results: dict[str, KRResult], objectives: list[ObjectiveResult]) -> list[Table]:
-    """All tables of the summary, in sheet order."""
-    return [summary_table(config, results, objectives), objectives_table(objectives)]
+HISTORY_COLUMNS = [
+    Column("KR id", "text", 16), Column("Key result", "text", 40), Column("Unit", "text", 7),
+    Column("Trend", "sparkline", 24), Column("Latest", "number", 10),
+]
+_BARS = "▁▂▃▄▅▆▇█"
+
+
+def text_sparkline(values: Sequence[Optional[float]]) -> str:
+    """A trend as block characters (min = ▁, max = █); a flat series is a flat line; gaps are skipped."""
+    points = [v for v in values if v is not None]
+    if not points:
+        return ""
+    low, high = min(points), max(points)
+    if high == low:
+        return _BARS[3] * len(points)
+    return "".join(_BARS[round((v - low) / (high - low) * (len(_BARS) - 1))] for v in points)
+
+
+def history_table(objectives: list[ObjectiveResult], results: dict[str, KRResult],
+                  series: Mapping[str, Sequence[tuple[date, float]]], today: Optional[date] = None,
+                  points: int = 12) -> Table:
+    """Recent values per KR on a shared axis of the last `points` days that have any value.
+
+    `series` is each KR's recorded (day, value) history; today's fresh (not stale) values from
+    `results` are laid over it on `today`, so the table already shows this sync.
+    """
+    merged: dict[str, dict[date, float]] = {kr_id: dict(values) for kr_id, values in series.items()}
+    if today is not None:
+        for kr_id, result in results.items():
+            if result.value is not None and not result.stale:
+                merged.setdefault(kr_id, {})[today] = result.value
+    days = sorted({day for values in merged.values() for day in values})[-points:]
+    columns = HISTORY_COLUMNS + [Column(day.isoformat(), "series", 11) for day in days]
+    table = Table("History", columns)
+    for entry in objectives:
+        for kr in entry.objective.key_results:
+            values = merged.get(kr.id, {})
+            row_values = [values.get(day) for day in days]
+            latest = next((v for v in reversed(row_values) if v is not None), None)
+            table.rows.append([kr.id, kr.title, kr.unit, text_sparkline(row_values), latest, *row_values])
+    return table
+
+
+def build_report(config: Config, results: dict[str, KRResult], objectives: list[ObjectiveResult],
+                 series: Optional[Mapping[str, Sequence[tuple[date, float]]]] = None, today: Optional[date] = None,
+                 history_points: int = 12) -> list[Table]:
+    """All tables of the summary, in sheet order; with `series` (recent values per KR) also the History table."""
+    tables = [summary_table(config, results, objectives), objectives_table(objectives)]
+    if series is not None:
+        tables.append(history_table(objectives, results, series, today, history_points))
+    return tables
