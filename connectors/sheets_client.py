@@ -201,10 +201,13 @@ def service_account_credentials(auth: GoogleAuth, env: Mapping[str, str]) -> tup
                 raise SheetsAuthError(f"{where}: the service-account key is invalid ({type(exc).__name__}); download a new JSON key") from None
         credentials = _CREDENTIALS[digest]
         if not credentials.valid:  # refresh once here, not concurrently in every source's thread
-            from google.auth.exceptions import RefreshError
+            from google.auth.exceptions import RefreshError, TransportError
             from google.auth.transport.requests import Request
             try:
                 credentials.refresh(Request())
+            except TransportError as exc:
+                raise SheetsUnavailable(f"cannot reach Google to sign in as {info['client_email']} ({type(exc).__name__}); "
+                                        "check the network and try again") from None
             except RefreshError as exc:
                 raise SheetsAuthError(f"Google refused a token for {info['client_email']} ({str(exc).split(':')[0]}); "
                                       "check that the key is not revoked and the Sheets API is enabled") from None

@@ -46,5 +46,5 @@ def write_register(okrs: RegisterConfig, register: Register, results: Mapping[st
 def _client(okrs: RegisterConfig, context: Context) -> SheetsClient:
     try:
         return SheetsClient.for_auth(okrs, context)
-    except SourceError as exc:
+    except (SourceError, RetriableError) as exc:
         raise RegisterError(f"register: {exc}") from None

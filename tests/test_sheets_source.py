@@ -163,3 +163,38 @@ def test_bad_credentials_are_one_clear_error_without_the_secret(fake, env, needl
     assert isinstance(error, SourceError)
     assert needle in str(error) and "{not json" not in str(error)
     assert fake.count() == 0
+
+
+def test_a_refused_token_is_an_auth_error_naming_the_service_account(fake, monkeypatch):
+    import connectors.sheets_client as sc
+    monkeypatch.setattr(sc, "_CREDENTIALS", {})
+    fake.add_spreadsheet(KEY, tabs={"KPIs": [[7]]})
+    fake.token_error = "invalid_grant"
+    settings = SheetsSource(kind="sheets", spreadsheet=KEY, credentials_env="SHEETS_KEY")
+    (query,) = queries("survey", {"cell": "'KPIs'!A1"})
+    error = SheetsConnector("survey", settings, Context(env={"SHEETS_KEY": json.dumps(service_account_info())})).fetch([query], PERIOD, NOW)[query]
+    assert isinstance(error, SourceError)
+    assert "refused a token for okr-sync@acme-okrs.iam.gserviceaccount.com" in str(error) and fake.count() == 0
+
+
+def test_credentials_from_a_prefect_secret_block(fake, monkeypatch):
+    import connectors.sheets_client as sc
+    from prefect.blocks.system import Secret
+    monkeypatch.setattr(sc, "_CREDENTIALS", {})
+    info = service_account_info("block@acme-okrs.iam.gserviceaccount.com")
+    loaded = []
+
+    class FakeSecret:
+        def get(self):
+            return json.dumps(info)
+
+    def load(name, *args, **kwargs):
+        loaded.append(name)
+        return FakeSecret()
+
+    monkeypatch.setattr(Secret, "load", staticmethod(load))
+    fake.add_spreadsheet(KEY, tabs={"KPIs": [[9]]})
+    settings = SheetsSource(kind="sheets", spreadsheet=KEY, credentials_block="sheets-sa")
+    (query,) = queries("survey", {"cell": "'KPIs'!A1"})
+    assert SheetsConnector("survey", settings, Context(env={})).fetch([query], PERIOD, NOW)[query].value == 9.0
+    assert loaded == ["sheets-sa"]

@@ -129,6 +129,7 @@ class SheetsFake:
         self.bodies: list[tuple[str, Any]] = []
         self.failures: list[tuple[int, dict]] = []  # (status, headers) answered before serving, one per request
         self.token_requests = 0
+        self.token_error: Optional[str] = None  # e.g. "invalid_grant": the token endpoint refuses the key
         mock.add_callback(responses.POST, TOKEN_URL, callback=self._token)
         pattern = re.compile(re.escape(API) + r".*")
         for method in (responses.GET, responses.POST, responses.PUT):
@@ -178,6 +179,8 @@ class SheetsFake:
     # ---- serving ----------------------------------------------------------------------------
     def _token(self, request: Any) -> tuple[int, dict, str]:
         self.token_requests += 1
+        if self.token_error:
+            return 400, {}, json.dumps({"error": self.token_error, "error_description": "Invalid JWT Signature."})
         return 200, {}, json.dumps({"access_token": "fake-token", "expires_in": 3600, "token_type": "Bearer"})
 
     def _serve(self, request: Any) -> tuple[int, dict, str]:
