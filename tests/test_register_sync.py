@@ -137,3 +137,14 @@ def test_register_not_shared_names_the_service_account(fake, config_path, env):
     with pytest.raises(OkrSyncError) as info:
         sync(config_path, env)
     assert "403" in str(info.value) and "okr-sync@acme-okrs.iam.gserviceaccount.com" in str(info.value)
+
+
+def test_the_prefect_flow_syncs_a_register_with_one_task_per_source(prefect_harness, fake, config_path, env, monkeypatch):
+    from flows.sync import sync_okrs
+    monkeypatch.setenv("SA_KEY", env["SA_KEY"])
+    state = sync_okrs(str(config_path), now=NOW, return_state=True)
+    assert state.is_completed(), state.message
+    assert state.message == "4 KRs synced"
+    assert fake.count("batchGet", KEY_KPI) == 1 and fake.count("values.batchUpdate", KEY_REG) == 1
+    rows = fake.values(KEY_REG, "OKRs")
+    assert rows[1][14:17] == [250000, 0.25, 0.25]
