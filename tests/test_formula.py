@@ -180,3 +180,35 @@ def test_formula_mistakes_are_reported_with_their_line(write_config, metric, mes
         load_config(path)
     assert message in str(info.value)
     assert f"{path}:13:" in str(info.value)
+
+
+def test_formula_combines_a_database_and_a_rest_api(tmp_path, write_config, now):
+    """The issue's case: defects from the MES database, units shipped from the ERP's REST API."""
+    import responses
+    make_db(tmp_path / "mes.db", "CREATE TABLE t (day TEXT, defects INTEGER)", [("2026-10-03", 4), ("2026-11-02", 6)])
+    path = write_config("""
+        period: 2026-Q4
+        sources:
+          mes: {kind: sql, url: "sqlite:///mes.db"}
+          erp: {kind: rest, base_url: "https://erp.example.com/api", auth: bearer, token_env: ERP_TOKEN}
+        objectives:
+          - id: quality
+            title: Ship fewer defects
+            key_results:
+              - id: defect-rate
+                title: Defects per 100 shipped units
+                type: at_most
+                target: 0.5
+                metric:
+                  formula: defects / shipped * 100
+                  inputs:
+                    defects: {source: mes, sql: "SELECT SUM(defects) FROM t WHERE day BETWEEN :start AND :end"}
+                    shipped: {source: erp, path: /shipments/summary, params: {from: "{start}", to: "{end}"}, extract: "sum(months[].units)"}
+    """)
+    env = {"ERP_TOKEN": "t"}
+    with responses.RequestsMock() as fake:
+        fake.get("https://erp.example.com/api/shipments/summary?from=2026-10-01&to=2026-12-31",
+                 json={"months": [{"month": "2026-10", "units": 1500}, {"month": "2026-11", "units": 500}]})
+        outcome = run_sync(load_config(path, env=env), now, write=False, env=env)
+    assert outcome.results["defect-rate"].value == pytest.approx(10 / 2000 * 100)
+    assert outcome.results["defect-rate"].source == "erp+mes"

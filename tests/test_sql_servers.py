@@ -307,3 +307,39 @@ def test_postgres_session_stays_read_only_even_after_a_query_turns_the_default_o
     assert results[flip].value == 1
     assert isinstance(results[write], SourceError) and "read-only transaction" in str(results[write])
     assert count(url, "audit") == 0
+
+
+def test_example_command_loads_the_factory_tables_into_postgres(tmp_path):
+    import sqlite3
+
+    from typer.testing import CliRunner
+
+    from flows.cli import app
+    root = sa.create_engine(admin_url("postgresql", "postgres"), isolation_level="AUTOCOMMIT")
+
+    def probe() -> None:
+        with root.connect() as conn:
+            conn.execute(sa.text("SELECT 1"))
+    require_server("PostgreSQL", probe)
+    name = f"okr_cli_{uuid.uuid4().hex[:10]}"
+    with root.connect() as conn:
+        conn.execute(sa.text(f"CREATE DATABASE {name}"))
+    try:
+        url = admin_url("postgresql", name)
+        result = CliRunner().invoke(app, ["example", "factory", "--dir", str(tmp_path), "--until", "2026-11-15", "--postgres", url])
+        assert result.exit_code == 0, result.output
+        assert f"loaded lines, production, deliveries into {url}" in result.output
+        db = sqlite3.connect(tmp_path / "mes.db")
+        expected = {t: db.execute(f"SELECT COUNT(*) FROM {t}").fetchone()[0] for t in ("lines", "production", "deliveries")}
+        produced = db.execute("SELECT SUM(produced) FROM production WHERE day BETWEEN '2026-11-01' AND '2026-11-15'").fetchone()[0]
+        db.close()
+        assert all(count(url, table) == n for table, n in expected.items())
+        engine = sa.create_engine(url)
+        with engine.connect() as conn:
+            typed = conn.execute(sa.text("SELECT SUM(produced) FROM production WHERE day BETWEEN DATE '2026-11-01' AND DATE '2026-11-15'")).scalar()
+        engine.dispose()
+        assert typed == produced  # day is a real DATE column
+    finally:
+        with root.connect() as conn:
+            conn.execute(sa.text(f"DROP DATABASE {name} WITH (FORCE)"))
+        root.dispose()
