@@ -224,3 +224,15 @@ def test_superset_needs_exactly_one_way_to_authenticate():
 def test_powerbi_query_must_be_dax_evaluate():
     with pytest.raises(ValueError, match="starting with EVALUATE"):
         PowerBIQuery(source="pbi", dataset="d", dax="SELECT 1")
+
+
+@responses.activate
+def test_powerbi_truncated_table_with_an_error_next_to_its_rows_is_an_error():
+    """Over the row limit Power BI answers 200 with the rows it managed plus an error: never sum a partial table."""
+    responses.post(URL, json={"results": [{"tables": [{
+        "rows": [{"Sales[Revenue]": 10.0}] * 3,
+        "error": {"code": "RowsLimitExceeded", "message": "More than 100000 rows in a query result"}}]}]})
+    query = pbiq(column="Revenue", agg="sum")
+    result = pbi().fetch([query], Q4, NOW)[query]
+    assert isinstance(result, SourceError)
+    assert "More than 100000 rows in a query result" in str(result)
