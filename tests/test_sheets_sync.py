@@ -141,7 +141,7 @@ def test_history_tab_has_a_sparkline_per_row_over_the_series_columns(fake, tmp_p
     history = fake.tab(KEY_OUT, "History")
     rows = fake.values(KEY_OUT, "History")
     assert rows[0][:5] == ["KR id", "Key result", "Unit", "Trend", "Latest"]
-    assert rows[0][5:] == ["2026-11-13", "2026-11-14", "2026-11-15"][-len(rows[0][5:]):] and rows[0][5:] == ["2026-11-14", "2026-11-15"]
+    assert rows[0][5:] == ["2026-11-14", "2026-11-15"]  # the two days synced
     a7 = next(r for r in rows if r[0] == "a7")
     assert a7[4:] == [21, 21, 21]  # latest, then both days
     trend = rows[0].index("Trend")
@@ -219,3 +219,19 @@ def test_summary_spreadsheet_not_shared_is_one_clear_error(fake, tmp_path, key_j
         sync(write_okrs(tmp_path, xlsx=False), key_json)
     message = str(info.value)
     assert "403" in message and json.loads(key_json)["client_email"] in message and "share" in message
+
+
+def test_the_cli_run_writes_the_sheet_and_a_403_is_one_line_with_exit_code_3(fake, tmp_path, key_json):
+    from typer.testing import CliRunner
+
+    from flows.cli import app
+    path = write_okrs(tmp_path, n_a=10, n_b=10, xlsx=False)  # b0..b9 read B1..B10: all numbers
+    env = {"PREFECT_API_URL": "", "SA_KEY": key_json}
+    result = CliRunner().invoke(app, ["run", path, "--now", "2026-11-15T12:00"], env=env)
+    assert result.exit_code == 0, result.output
+    assert f"wrote https://docs.google.com/spreadsheets/d/{KEY_OUT}" in result.output
+    assert len(fake.values(KEY_OUT, "Summary")) == 21
+    fake.books[KEY_OUT].access = "forbidden"
+    result = CliRunner().invoke(app, ["run", path, "--now", "2026-11-15T12:00"], env=env)
+    assert result.exit_code == 3 and "Traceback" not in result.output
+    assert "error: sheets output" in result.output and "403" in result.output
