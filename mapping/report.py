@@ -109,7 +109,10 @@ def text_sparkline(values: Sequence[Optional[float]]) -> str:
 def history_table(objectives: list[ObjectiveResult], results: dict[str, KRResult],
                   series: Mapping[str, Sequence[tuple[date, float]]], today: Optional[date] = None,
                   points: int = 12) -> Table:
-    """Recent values per KR on a shared axis of the last `points` days that have any value.
+    """Recent values per KR on a shared axis of the last `points` days that have any value (newest last).
+
+    There are always `points` day columns (empty ones first while history is shorter), so the layout
+    of the sheet does not change from one day to the next.
 
     `series` is each KR's recorded (day, value) history; today's fresh (not stale) values from
     `results` are laid over it on `today`, so the table already shows this sync.
@@ -119,13 +122,14 @@ def history_table(objectives: list[ObjectiveResult], results: dict[str, KRResult
         for kr_id, result in results.items():
             if result.value is not None and not result.stale:
                 merged.setdefault(kr_id, {})[today] = result.value
-    days = sorted({day for values in merged.values() for day in values})[-points:]
-    columns = HISTORY_COLUMNS + [Column(day.isoformat(), "series", 11) for day in days]
+    known = sorted({day for values in merged.values() for day in values})[-points:]
+    days: list[Optional[date]] = [None] * (points - len(known)) + list(known)  # always `points` columns: a stable layout
+    columns = HISTORY_COLUMNS + [Column(day.isoformat() if day else "", "series", 11) for day in days]
     table = Table("History", columns)
     for entry in objectives:
         for kr in entry.objective.key_results:
             values = merged.get(kr.id, {})
-            row_values = [values.get(day) for day in days]
+            row_values = [values.get(day) if day else None for day in days]
             latest = next((v for v in reversed(row_values) if v is not None), None)
             table.rows.append([kr.id, kr.title, kr.unit, text_sparkline(row_values), latest, *row_values])
     return table

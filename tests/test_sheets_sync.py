@@ -141,11 +141,12 @@ def test_history_tab_has_a_sparkline_per_row_over_the_series_columns(fake, tmp_p
     history = fake.tab(KEY_OUT, "History")
     rows = fake.values(KEY_OUT, "History")
     assert rows[0][:5] == ["KR id", "Key result", "Unit", "Trend", "Latest"]
-    assert rows[0][5:] == ["2026-11-14", "2026-11-15"]  # the two days synced
+    assert rows[0][5:] == [""] * 10 + ["2026-11-14", "2026-11-15"]  # 12 day columns, newest last
     a7 = next(r for r in rows if r[0] == "a7")
-    assert a7[4:] == [21, 21, 21]  # latest, then both days
+    assert a7[4:] == [21] + [""] * 10 + [21, 21]  # latest, then the days
     trend = rows[0].index("Trend")
-    assert history.formulas[(1, trend)] == '=IF(COUNT(F2:G2)=0,"",SPARKLINE(F2:G2))'
+    assert history.formulas[(1, trend)] == '=IF(COUNT(F2:Q2)=0,"",SPARKLINE(F2:Q2))'
+    assert fake.count("batchUpdate") == 1  # a new day does not change the layout
     assert sorted(r for r, c in history.formulas) == list(range(1, history.rows))  # one per data row, none in the header
     assert all(c == trend for r, c in history.formulas)
 
