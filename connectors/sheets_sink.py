@@ -140,6 +140,7 @@ class SheetsSink:
                 requests.append({"updateSheetProperties": {
                     "properties": {"sheetId": sheet_id, "gridProperties": {"rowCount": needed, "columnCount": width, "frozenRowCount": 1}},
                     "fields": "gridProperties/rowCount,gridProperties/columnCount,gridProperties/frozenRowCount"}})
+                requests.append({"repeatCell": {"range": {"sheetId": sheet_id}, "cell": {}, "fields": "userEnteredFormat"}})  # reset old formats
                 requests.extend({"deleteConditionalFormatRule": {"sheetId": sheet_id, "index": 0}}
                                 for _ in sheet.get("conditionalFormats", []))
                 requests.extend({"deleteDeveloperMetadata": {"dataFilter": {"developerMetadataLookup": {"metadataId": m["metadataId"]}}}}
