@@ -16,7 +16,6 @@ from typing import Any, Literal, Mapping, Optional
 from pydantic import ConfigDict, Field, field_validator
 
 from mapping.results import KRResult
-from mapping.sources.base import StrictModel
 from mapping.sources.sheets import GoogleAuth, _check_spreadsheet, quote_tab
 from mapping.values import ValueParseError, parse_number
 

@@ -1,7 +1,7 @@
 """The History table and the Sheets serialisation of report tables (pure: no HTTP)."""
 from __future__ import annotations
 
-from datetime import date, datetime, timezone
+from datetime import date, datetime
 
 from connectors.sheets_sink import SheetsSink, cell_value, layout_signature, sparkline_formula
 from mapping.config import Config
