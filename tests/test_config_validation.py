@@ -180,5 +180,27 @@ def test_schema_lists_kinds_and_metric_shapes():
     json.dumps(schema)
     defs = schema["$defs"]
     assert {"SqlSource", "FileSource", "KeyResult", "Objective"} <= set(defs)
-    assert {"$ref": "#/$defs/SqlQuery"} in defs["Metric"]["anyOf"]
-    assert "sql" in defs["SqlQuery"]["properties"]
+    assert {"$ref": "#/$defs/SqlQueryGated"} in defs["Metric"]["anyOf"]
+    assert {"$ref": "#/$defs/FormulaMetric"} in defs["Metric"]["anyOf"]
+    assert {"sql", "valid_range", "max_change"} <= set(defs["SqlQueryGated"]["properties"])
+    assert set(defs["FormulaMetric"]["required"]) == {"formula", "inputs"}
+
+
+def test_every_example_config_passes_the_json_schema_an_editor_would_use():
+    import glob
+    from pathlib import Path
+
+    import jsonschema
+    import yaml
+
+    schema = config_schema()
+    root = Path(__file__).resolve().parent.parent
+    examples = sorted(glob.glob(str(root / "examples" / "*" / "*.yaml")))
+    assert len(examples) >= 3
+    for path in examples:
+        data = json.loads(json.dumps(yaml.safe_load(Path(path).read_text()), default=str))
+        jsonschema.validate(data, schema)
+    broken = json.loads(json.dumps(yaml.safe_load(Path(examples[0]).read_text()), default=str))
+    broken["objectives"][0]["key_results"][0]["targett"] = 1
+    with pytest.raises(jsonschema.ValidationError):
+        jsonschema.validate(broken, schema)

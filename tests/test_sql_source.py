@@ -58,7 +58,7 @@ def test_period_name_is_bound_too(tmp_path, mes):
     ("SELECT 1.0 * SUM(defects) / 0 FROM production", "returned NULL"),
     ("SELECT MAX(line) FROM production", "returned str 'A', not a number"),
     ("SELECT SUM(defect) FROM production", "failed: no such column: defect"),
-    ("SELEC 1", "failed"),
+    ("SELECT nonsense(1)", "failed: no such function: nonsense"),
 ])
 def test_bad_queries_fail_only_themselves_with_a_clear_message(tmp_path, mes, sql, message):
     good, bad = q("SELECT COUNT(*) FROM production"), q(sql)
