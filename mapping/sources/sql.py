@@ -5,6 +5,7 @@ again right before they run), so a write never reaches the database.
 """
 from __future__ import annotations
 
+from functools import lru_cache
 from typing import Literal, Optional
 
 import sqlparse
@@ -30,13 +31,15 @@ def _significant(statement: sqlparse.sql.Statement) -> list:
     return [t for t in statement.flatten() if not t.is_whitespace and t.ttype not in T.Comment]
 
 
+@lru_cache(maxsize=4096)
 def check_read_only(sql: str) -> None:
     """Raise ReadOnlyViolation unless `sql` is one SELECT (or WITH ... SELECT) that cannot write or lock.
 
     The text is tokenised (comments, strings and quoted names are understood, so `'a;delete'` is
     harmless) and refused when it holds several statements, starts with anything but SELECT/WITH, or
     contains a data-changing or locking keyword anywhere: INSERT/UPDATE/DELETE/MERGE (also inside a
-    CTE), SELECT ... INTO, FOR UPDATE/SHARE, LOCK, DDL, COPY, CALL.
+    CTE), SELECT ... INTO, FOR UPDATE/SHARE, LOCK, DDL, COPY, CALL. Results are cached per text: many
+    KRs share a query, and tokenising is the slow part of loading a large config.
     """
     statements = [s for s in sqlparse.parse(sql) if _significant(s)]
     if not statements:
