@@ -296,11 +296,10 @@ def test_factory_postgres_example_matches_values_computed_from_the_sample_rows(f
     assert 0 < results["oee"].value < 100
 
 
+@pytest.mark.parametrize("server_db", ["postgresql"], indirect=True)  # set_config() is PostgreSQL's
 def test_postgres_session_stays_read_only_even_after_a_query_turns_the_default_off(server_db, tmp_path):
     """set_config() passes the text check, but each query's transaction is rolled back (undoing it) and begun READ ONLY."""
-    server, url = server_db
-    if server != "postgresql":
-        pytest.skip("set_config() is PostgreSQL's; MariaDB cannot change session settings from a SELECT")
+    _, url = server_db
     flip = q("SELECT CASE WHEN set_config('default_transaction_read_only', 'off', false) = 'off' THEN 1 ELSE 0 END")
     write = q("SELECT sneaky() + 0")
     results = connector(url, tmp_path).fetch([flip, write], Q4, NOW)
