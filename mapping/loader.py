@@ -311,7 +311,7 @@ def load_config(path: str | Path, env: Mapping[str, str] | None = None, check_en
     except ValidationError as exc:
         out.add_validation(exc, data)
     _check_meaning(data, out, env, check_env)
-    _check_register_keys(data, out)
+    _check_register_keys(data, out, env, check_env)
     if out.problems or config is None:
         raise ConfigError(_dedupe(out.problems))
     config._file = path
@@ -335,8 +335,15 @@ def _dedupe(problems: list[Problem]) -> list[Problem]:
 
 # ---- the OKR register (objectives kept in a Google Sheets tab) ---------------------------------
 
-def _check_register_keys(data: dict, out: _Collector) -> None:
-    """objectives XOR okrs; every okrs.metrics entry a valid metric of a known source."""
+def _check_register_keys(data: dict, out: _Collector, env: Mapping[str, str] | None = None, check_env: bool = False) -> None:
+    """objectives XOR okrs; every okrs.metrics entry a valid metric of a known source; credential env vars of
+    the register and of sheets outputs set."""
+    if check_env and env is not None:
+        blocks = [(("okrs",), data.get("okrs"))] + [(("outputs", i), o) for i, o in enumerate(_as_list(data.get("outputs")))]
+        for path, block in blocks:
+            var = _as_dict(block).get("credentials_env")
+            if isinstance(var, str) and not env.get(var):
+                out.add(path + ("credentials_env",), f"environment variable {var} is not set", f"export {var}=... before running")
     okrs = data.get("okrs")
     if okrs is None:
         if "objectives" not in data:

@@ -81,3 +81,17 @@ def test_a_sheets_output_with_a_bad_spreadsheet_is_reported_on_its_line(write_co
     with pytest.raises(ConfigError) as info:
         load_config(path, check_env=False)
     assert "okrs.yaml:5: outputs[0].spreadsheet: 'my summary' is neither a Google Sheets URL" in str(info.value)
+
+
+def test_validate_reports_unset_credential_env_vars_of_register_and_output(write_config):
+    path = write_config("""
+        period: 2026-Q4
+        okrs: {from: sheets, spreadsheet: 1OkrRegister00000000000000000000000000000000, credentials_env: REG_KEY}
+        outputs:
+          - {kind: sheets, spreadsheet: 1OkrSummary000000000000000000000000000000000, credentials_env: OUT_KEY}
+        """)
+    with pytest.raises(ConfigError) as info:
+        load_config(path, env={"OUT_KEY": "x"})
+    assert "okrs.yaml:2: okrs.credentials_env: environment variable REG_KEY is not set" in str(info.value)
+    assert "OUT_KEY" not in str(info.value)
+    assert load_config(path, env={"OUT_KEY": "x", "REG_KEY": "y"}).okrs.worksheet == "OKRs"
