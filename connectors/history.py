@@ -173,6 +173,21 @@ class HistoryStore:
                                 .where(observations.c.kr_id == kr_id).order_by(observations.c.day.desc()).limit(limit))
             return sorted((row.day, row.value) for row in rows)
 
+    def recent(self, kr_ids: list[str], days: int = 12) -> dict[str, list[tuple[date, float]]]:
+        """Each KR's values on the last `days` recorded days (of any KR), oldest first: two queries for any number of KRs."""
+        out: dict[str, list[tuple[date, float]]] = {kr_id: [] for kr_id in kr_ids}
+        with self.engine.connect() as conn:
+            newest = conn.execute(sa.select(observations.c.day).distinct().order_by(observations.c.day.desc()).limit(days)).scalars().all()
+            if not newest:
+                return out
+            for chunk in _chunks(kr_ids):
+                rows = conn.execute(sa.select(observations.c.kr_id, observations.c.day, observations.c.value)
+                                    .where(observations.c.kr_id.in_(chunk), observations.c.day >= min(newest))
+                                    .order_by(observations.c.day))
+                for row in rows:
+                    out[row.kr_id].append((row.day, row.value))
+        return out
+
     def record(self, run_id: str, day: date, results: Iterable[KRResult], now: datetime,
                config: str = "", period: str = "", failed_sources: Iterable[str] = ()) -> None:
         """In one transaction: upsert today's good values, track errors of stale KRs, log the run."""

@@ -29,6 +29,7 @@ from mapping.rollup import ObjectiveResult, rollup
 from mapping.scoring import score_kr
 
 log = logging.getLogger("okr_sync")
+HISTORY_POINTS = 12  # days shown in the History table when no sheets output sets history_points
 
 
 @dataclass
@@ -257,11 +258,9 @@ def run_sync(config: Config, now: datetime | None = None, *, write: bool = True,
         progress("scoring")
         results = score_all(config, plan, answers, now, history, manual_observations(config, now))
         objectives = rollup(config, results)
-        sheets_outputs = [output for output in config.outputs if output.kind == "sheets"]
-        series, points = None, 12
-        if sheets_outputs:  # the History tab: recent values per KR (read before today's record, today's laid over)
-            points = max(output.history_points for output in sheets_outputs)
-            series = {kr.id: history.series(kr.id, points) for _, kr in config.key_results()} if history else {}
+        # the History table: recent values per KR, read before today's record (today's values are laid over)
+        points = max([output.history_points for output in config.outputs if output.kind == "sheets"], default=HISTORY_POINTS)
+        series = history.recent([kr.id for _, kr in config.key_results()], points) if history else {}
         tables = build_report(config, results, objectives, series, now.date(), points)
         outcome = SyncOutcome(run_id, now, period, results, objectives, tables, plan)
         if write:

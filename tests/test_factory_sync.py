@@ -68,7 +68,10 @@ def test_workbook_has_summary_and_objectives_with_formats(factory, tmp_path):
     (path,) = outcome.written
     assert path == tmp_path / "out" / "okr-summary.xlsx"
     book = load_workbook(path)
-    assert book.sheetnames == ["Summary", "Objectives"]
+    assert book.sheetnames == ["Summary", "Objectives", "History"]
+    history = {row[0]: row for row in book["History"].iter_rows(min_row=2, values_only=True)}
+    assert history["nps"][-1] == outcome.results["nps"].value       # today's value in the newest day column
+    assert [c.value for c in book["History"][1]][-1] == NOW.date().isoformat()
     summary = book["Summary"]
     header = [c.value for c in summary[1]]
     assert header[:14] == ["Objective", "KR id", "Key result", "Owner", "Type", "Committed", "Unit", "Baseline", "Target",

@@ -21,6 +21,8 @@ def test_same_day_upserts_and_a_new_day_adds(tmp_path, monkeypatch):
     assert store.series("a") == [(T0.date(), 1.5), (T0.date() + timedelta(days=1), 3.0)]
     assert store.series("b") == [(T0.date(), 2.0)]
     assert store.previous_values(["a", "b"], T0.date() + timedelta(days=1)) == {"a": 1.5, "b": 2.0}
+    assert store.recent(["a", "b", "c"], days=1) == {"a": [(T0.date() + timedelta(days=1), 3.0)], "b": [], "c": []}
+    assert store.recent(["a", "b"], days=5) == {"a": store.series("a"), "b": store.series("b")}
     last = store.last_good(["a", "b", "zzz"])
     assert last["a"].value == 3.0 and last["b"].value == 2.0 and "zzz" not in last
     store.close()
