@@ -90,9 +90,13 @@ def validate(config: Path = typer.Argument(..., help="okrs.yaml to check"),
         loaded = _load(config, env_check)
     except Exception as exc:  # noqa: BLE001
         _fail(exc)
-    krs = len(loaded.key_results())
-    out.print(f"{config}: OK - {len(loaded.objectives)} objectives, {krs} key results, {len(loaded.sources)} sources, "
-              f"{len(loaded.outputs)} outputs, period {loaded.period_obj().name}", highlight=False, soft_wrap=True)
+    if loaded.okrs is not None:
+        okrs = (f"objectives and KRs from register tab {loaded.okrs.worksheet!r} (read at sync time), "
+                f"{len(loaded.okrs.metrics)} metric mappings")
+    else:
+        okrs = f"{len(loaded.objectives)} objectives, {len(loaded.key_results())} key results"
+    out.print(f"{config}: OK - {okrs}, {len(loaded.sources)} sources, {len(loaded.outputs)} outputs, "
+              f"period {loaded.period_obj().name}", highlight=False, soft_wrap=True)
 
 
 @app.command()

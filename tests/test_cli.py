@@ -119,3 +119,10 @@ def test_debug_flag_shows_the_traceback(tmp_path):
     result = runner.invoke(app, ["--debug", "validate", str(tmp_path / "nope.yaml")])
     assert result.exit_code != 0
     assert result.exception is not None and type(result.exception).__name__ == "ConfigError"
+
+
+def test_validate_of_a_register_config_says_where_the_krs_come_from():
+    sheets = Path(__file__).resolve().parent.parent / "examples" / "sheets" / "okrs.yaml"
+    result = invoke("validate", sheets, "--no-env-check")
+    assert result.exit_code == 0, result.output
+    assert "objectives and KRs from register tab 'OKRs' (read at sync time), 5 metric mappings" in result.stdout
