@@ -134,6 +134,7 @@ def _check_meaning(data: dict, out: _Collector, env: Mapping[str, str], check_en
             out.add(("timezone",), f"unknown time zone {tz!r}", "use an IANA name like Europe/Berlin or UTC")
 
     sources = _as_dict(data.get("sources"))
+    _check_one_source_per_spreadsheet(sources, out)
     if check_env:
         for name, raw in sources.items():
             for key, var in _as_dict(raw).items():
@@ -189,6 +190,26 @@ def _check_meaning(data: dict, out: _Collector, env: Mapping[str, str], check_en
                 break
             seen.add(node)
             node = parents[node]
+
+
+def _check_one_source_per_spreadsheet(sources: dict, out: _Collector) -> None:
+    """Two sheets sources on one spreadsheet would read it twice a sync; one source answers all its tabs in one read."""
+    from mapping.sources.sheets import spreadsheet_key
+
+    first: dict[str, str] = {}
+    for name, raw in sources.items():
+        raw = _as_dict(raw)
+        if raw.get("kind") != "sheets" or not isinstance(raw.get("spreadsheet"), str):
+            continue
+        try:
+            key = spreadsheet_key(raw["spreadsheet"])
+        except ValueError:
+            continue
+        if key in first:
+            out.add(("sources", name, "spreadsheet"), f"source {name!r} reads the same spreadsheet as source {first[key]!r}",
+                    f"use {first[key]!r} for both: one source reads all tabs of a spreadsheet in one request per sync")
+        else:
+            first[key] = name
 
 
 def _number(value: Any) -> float | None:

@@ -204,3 +204,17 @@ def test_every_example_config_passes_the_json_schema_an_editor_would_use():
     broken["objectives"][0]["key_results"][0]["targett"] = 1
     with pytest.raises(jsonschema.ValidationError):
         jsonschema.validate(broken, schema)
+
+
+def test_two_sheets_sources_on_one_spreadsheet_are_refused(write_config):
+    text = """
+    period: 2026-Q4
+    sources:
+      a: {kind: sheets, spreadsheet: "https://docs.google.com/spreadsheets/d/1AbCdEfGhIjKlMnOpQrStUvWxYz0123456789abcdefg/edit", credentials_env: G}
+      b: {kind: sheets, spreadsheet: 1AbCdEfGhIjKlMnOpQrStUvWxYz0123456789abcdefg, credentials_env: G}
+    objectives:
+      - {id: o, title: O, key_results: [{id: k, title: K, type: milestone}]}
+    """
+    (problem,) = problems(write_config(text), env={"G": "x"})
+    assert problem.message == "source 'b' reads the same spreadsheet as source 'a'"
+    assert problem.line == 4 and "one request per sync" in problem.hint
