@@ -21,6 +21,8 @@ import zlib
 from datetime import date, datetime
 from typing import Any, Optional
 
+from openpyxl.utils import get_column_letter
+
 from connectors.base import Context, RetriableError, SourceError
 from connectors.sheets_client import SheetsClient
 from connectors.xlsx import STATUS_COLOURS, OutputError
@@ -39,14 +41,6 @@ NUMBER_FORMATS = {
 }
 HEADER_FILL = {"red": 0x1F / 255, "green": 0x38 / 255, "blue": 0x64 / 255}
 
-
-def column_letters(n: int) -> str:
-    """1 -> A, 27 -> AA."""
-    out = ""
-    while n:
-        n, rem = divmod(n - 1, 26)
-        out = chr(65 + rem) + out
-    return out
 
 
 def rgb(hex_colour: str) -> dict[str, float]:
@@ -81,7 +75,7 @@ def layout_signature(table: Table) -> str:
 
 def sparkline_formula(series_cols: list[int], row: int) -> str:
     """=SPARKLINE over the row's series cells (1-based columns and row); empty while the row has no numbers."""
-    first, last = column_letters(series_cols[0]), column_letters(series_cols[-1])
+    first, last = get_column_letter(series_cols[0]), get_column_letter(series_cols[-1])
     cells = f"{first}{row}:{last}{row}"
     return f'=IF(COUNT({cells})=0,"",SPARKLINE({cells}))'
 
@@ -210,9 +204,9 @@ class SheetsSink:
                     runs.append((start, c))
                     start = None
             for c0, c1 in runs:
-                data.append({"range": f"{quote_tab(title)}!{column_letters(c0 + 1)}1:{column_letters(c1)}{rows}",
+                data.append({"range": f"{quote_tab(title)}!{get_column_letter(c0 + 1)}1:{get_column_letter(c1)}{rows}",
                              "values": [row[c0:c1] for row in grid]})
             if any(column.kind == "sparkline" for column in table.columns):  # its header is plain text
                 c = next(i for i, column in enumerate(table.columns) if column.kind == "sparkline")
-                data.append({"range": f"{quote_tab(title)}!{column_letters(c + 1)}1", "values": [[table.columns[c].name]]})
+                data.append({"range": f"{quote_tab(title)}!{get_column_letter(c + 1)}1", "values": [[table.columns[c].name]]})
         return data

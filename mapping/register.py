@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal, Mapping, Optional
 
+from openpyxl.utils import get_column_letter
 from pydantic import ConfigDict, Field, field_validator
 
 from mapping.results import KRResult
@@ -200,14 +201,6 @@ def parse_register(data: RegisterRows, decimal: str = ".") -> Register:
     return reg
 
 
-def column_letters(n: int) -> str:
-    """1 -> A, 27 -> AA."""
-    out = ""
-    while n:
-        n, rem = divmod(n - 1, 26)
-        out = chr(65 + rem) + out
-    return out
-
 
 def measured_values(result: Optional[KRResult], synced: str) -> dict[str, Any]:
     """What the sync writes for one KR: value, progress and score as numbers, status and sync time as text."""
@@ -251,7 +244,7 @@ def writeback_ranges(reg: Register, results: Mapping[str, KRResult], now: dateti
                 values.append([value])
             else:
                 values.append([None])
-        letter = column_letters(col + 1)
+        letter = get_column_letter(col + 1)
         data.append({"range": f"{quote_tab(reg.worksheet)}!{letter}{first}:{letter}{last}", "values": values})
         if key in new_headers:
             data.append({"range": f"{quote_tab(reg.worksheet)}!{letter}{reg.header_row}", "values": [[MEASURED_COLUMNS[key]]]})
