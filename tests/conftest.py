@@ -45,3 +45,12 @@ def require_server(name: str, probe: Callable[[], None]) -> None:
         if REQUIRE_SERVICES:
             pytest.fail(f"{reason}, but OKR_SYNC_REQUIRE_SERVICES=1 requires it")
         pytest.skip(reason)
+
+
+@pytest.fixture(autouse=True)
+def fresh_google_rate_limits():
+    """Each test starts with a full Sheets quota: the process-wide per-user limiter would otherwise make later tests wait."""
+    from connectors import sheets_client
+    sheets_client._LIMITERS.clear()
+    yield
+    sheets_client._LIMITERS.clear()
