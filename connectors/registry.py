@@ -1,59 +1,25 @@
-"""Which connector class serves which source kind."""
+"""Which connector class serves which source kind (imported only when a source of that kind is used)."""
 from __future__ import annotations
 
-from typing import Callable
+import importlib
 
 from pydantic import BaseModel
 
 from connectors.base import Connector, Context
 
-Factory = Callable[[str, BaseModel, Context], Connector]
-
-
-def _sql(name: str, settings: BaseModel, context: Context) -> Connector:
-    from connectors.sql import SqlConnector
-    return SqlConnector(name, settings, context)  # type: ignore[arg-type]
-
-
-def _file(name: str, settings: BaseModel, context: Context) -> Connector:
-    from connectors.file import FileConnector
-    return FileConnector(name, settings, context)  # type: ignore[arg-type]
-
-
-def _jira(name: str, settings: BaseModel, context: Context) -> Connector:
-    from connectors.jira import JiraConnector
-    return JiraConnector(name, settings, context)  # type: ignore[arg-type]
-
-
-def _sheets(name: str, settings: BaseModel, context: Context) -> Connector:
-    from connectors.sheets_source import SheetsConnector
-    return SheetsConnector(name, settings, context)  # type: ignore[arg-type]
-
-
-def _rest(name: str, settings: BaseModel, context: Context) -> Connector:
-    from connectors.rest import RestConnector
-    return RestConnector(name, settings, context)  # type: ignore[arg-type]
-
-
-def _bi(connector: str) -> Factory:
-    def factory(name: str, settings: BaseModel, context: Context) -> Connector:
-        from connectors import bi_presets
-        return getattr(bi_presets, connector)(name, settings, context)  # type: ignore[no-any-return]
-    return factory
-
-
-FACTORIES: dict[str, Factory] = {
-    "sql": _sql,
-    "file": _file,
-    "jira": _jira,
-    "sheets": _sheets,
-    "rest": _rest,
-    "metabase": _bi("MetabaseConnector"),
-    "powerbi": _bi("PowerBIConnector"),
-    "superset": _bi("SupersetConnector"),
+CONNECTORS: dict[str, str] = {
+    "sql": "connectors.sql:SqlConnector",
+    "file": "connectors.file:FileConnector",
+    "jira": "connectors.jira:JiraConnector",
+    "sheets": "connectors.sheets_source:SheetsConnector",
+    "rest": "connectors.rest:RestConnector",
+    "metabase": "connectors.bi_presets:MetabaseConnector",
+    "powerbi": "connectors.bi_presets:PowerBIConnector",
+    "superset": "connectors.bi_presets:SupersetConnector",
 }
 
 
 def open_connector(name: str, settings: BaseModel, context: Context) -> Connector:
     """Build the connector for one configured source."""
-    return FACTORIES[settings.kind](name, settings, context)  # type: ignore[attr-defined]
+    module, cls = CONNECTORS[settings.kind].split(":")  # type: ignore[attr-defined]
+    return getattr(importlib.import_module(module), cls)(name, settings, context)  # type: ignore[no-any-return]

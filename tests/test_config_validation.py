@@ -6,6 +6,7 @@ import pytest
 from mapping.errors import ConfigError
 from mapping.loader import load_config
 from mapping.schema import config_schema
+from mapping.sources import KINDS
 
 GOOD = """
 period: 2026-Q4
@@ -218,3 +219,14 @@ def test_two_sheets_sources_on_one_spreadsheet_are_refused(write_config):
     (problem,) = problems(write_config(text), env={"G": "x"})
     assert problem.message == "source 'b' reads the same spreadsheet as source 'a'"
     assert problem.line == 4 and "one request per sync" in problem.hint
+
+
+def test_every_source_kind_has_a_connector():
+    import importlib
+
+    from connectors.registry import CONNECTORS
+
+    assert set(CONNECTORS) == set(KINDS)
+    for target in CONNECTORS.values():
+        module, cls = target.split(":")
+        assert callable(getattr(importlib.import_module(module), cls))
