@@ -36,7 +36,7 @@ class Context:
     """What a connector may need besides its own settings."""
 
     base_dir: Path = Path(".")
-    env: Mapping[str, str] = field(default_factory=lambda: os.environ)
+    env: Mapping[str, str] = field(default_factory=lambda: os.environ, repr=False)  # holds secrets: never printed
 
     def resolve(self, value: str) -> Path:
         path = Path(value).expanduser()
