@@ -33,9 +33,6 @@ class Table:
     def header(self) -> list[str]:
         return [column.name for column in self.columns]
 
-    def records(self) -> list[dict[str, Any]]:
-        return [dict(zip(self.header, row)) for row in self.rows]
-
 
 SUMMARY_COLUMNS = [
     Column("Objective", "text", 34), Column("KR id", "text", 16), Column("Key result", "text", 40),

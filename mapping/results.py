@@ -5,9 +5,6 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Optional
 
-STATUSES = ("done", "on_track", "at_risk", "off_track", "no_data")
-
-
 @dataclass(frozen=True)
 class Observation:
     """A value read from a source (or typed by a person) at a moment."""
