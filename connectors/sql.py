@@ -1,21 +1,21 @@
 """The `sql` source: one aggregate SELECT per distinct query, with the period bound as :start/:end.
 
-Safety, in layers: the text must be a single read-only SELECT/WITH (checked before anything is
-sent), the session itself is read-only where the database supports it (PostgreSQL
-`default_transaction_read_only`, MySQL/MariaDB `SET SESSION TRANSACTION READ ONLY`, SQLite opened
-with `mode=ro`), and every statement runs under a timeout. All KRs of one source share one pooled
-engine and run on one connection.
+Read-only in three independent layers, each of which alone stops a write:
+1. the query text is parsed in the source's own dialect and refused unless it is one read-only
+   query (mapping.sql_guard); what is sent is the checked tokens without comments;
+2. the server refuses a second statement and runs each query in a read-only transaction that is
+   rolled back (connectors.sql_session);
+3. the role must not be able to write or touch server files (connectors.sql_privileges): a source
+   whose role can is refused unless it says `allow_write_privileges: true`.
+All KRs of one source share one pooled engine and run on one connection.
 """
 from __future__ import annotations
 
-import sqlite3
-import time
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
 from pathlib import Path
 from typing import Any, Sequence
-from urllib.parse import quote
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine, make_url
@@ -25,7 +25,10 @@ from connectors.base import Context, Result, RetriableError, SourceError
 from mapping.config import Query
 from mapping.period import Period
 from mapping.results import Observation
-from mapping.sources.sql import ReadOnlyViolation, SqlSource, check_read_only
+from connectors.sql_privileges import RoleReport, role_powers
+from connectors.sql_session import read_only_engine, read_only_transaction, source_url
+from mapping.sources.sql import SqlSource
+from mapping.sql_guard import DIALECTS, ReadOnlyViolation, guard_sql
 
 MAX_SERIES_ROWS = 5000
 _TIMEOUT_MARKERS = ("statement timeout", "max_statement_time", "max_execution_time", "interrupted", "query timeout", "timeout expired")
@@ -38,11 +41,12 @@ class SeriesObservation(Observation):
     points: tuple[tuple[date, float], ...] = ()
 
 
-def first_line(exc: BaseException) -> str:
-    """A database error as one readable line (the driver's message, without SQLAlchemy's boilerplate)."""
+def first_line(exc: BaseException, limit: int = 300) -> str:
+    """A database error as one readable line (the driver's message, without SQLAlchemy's boilerplate), cut at `limit`."""
     orig = getattr(exc, "orig", None) or exc
     text = str(orig).strip().splitlines()
-    return text[0] if text else type(orig).__name__
+    line = text[0] if text else type(orig).__name__
+    return line if len(line) <= limit else line[:limit - 3] + "..."
 
 
 def resolve_url(raw: str, context: Context) -> sa.URL:
@@ -68,7 +72,7 @@ def to_number(value: Any, what: str) -> float:
         return float(value)
     if isinstance(value, (int, float, Decimal)):
         return float(value)
-    raise SourceError(f"{what} returned {type(value).__name__} {str(value)[:40]!r}, not a number; cast or aggregate it in SQL")
+    raise SourceError(f"{what} returned {describe_value(value)}, not a number; cast or aggregate it in SQL")
 
 
 def to_day(value: Any, what: str) -> date:
@@ -82,79 +86,17 @@ def to_day(value: Any, what: str) -> date:
             return date.fromisoformat(value[:10])
         except ValueError:
             pass
-    raise SourceError(f"{what} returned {str(value)[:40]!r} as the date of a series row; select a DATE (or ISO text) first, then the value")
+    raise SourceError(f"{what} returned {describe_value(value)} as the date of a series row; select a DATE (or ISO text) first, then the value")
 
 
-def read_only_engine(url: sa.URL, timeout: float, pool_size: int = 2) -> Engine:
-    """An engine whose sessions cannot write (where the database can enforce it) and whose statements time out."""
-    backend = url.get_backend_name()
-    ms = int(timeout * 1000)
-    if backend == "sqlite":
-        return _sqlite_engine(url, timeout)
-    kwargs: dict[str, Any] = {"pool_pre_ping": True, "pool_size": pool_size, "max_overflow": 0}
-    if backend == "postgresql":
-        if url.get_driver_name() in ("psycopg", "psycopg2", "psycopg2cffi"):
-            kwargs["connect_args"] = {"options": f"-c default_transaction_read_only=on -c statement_timeout={ms}"}
-        engine = sa.create_engine(url, **kwargs).execution_options(postgresql_readonly=True)
-        return engine
-    if backend in ("mysql", "mariadb"):
-        if url.get_driver_name() == "pymysql":
-            kwargs["connect_args"] = {"read_timeout": int(timeout) + 30}
-        engine = sa.create_engine(url, **kwargs)
-
-        @sa.event.listens_for(engine, "connect")
-        def _mysql_session(dbapi_conn: Any, _record: Any) -> None:
-            cursor = dbapi_conn.cursor()
-            version = ""
-            try:
-                cursor.execute("SELECT VERSION()")
-                version = str(cursor.fetchone()[0])
-                cursor.execute("SET SESSION TRANSACTION READ ONLY")
-                if "mariadb" in version.lower():
-                    cursor.execute(f"SET SESSION max_statement_time = {timeout:.3f}")
-                else:
-                    cursor.execute(f"SET SESSION max_execution_time = {ms}")
-            finally:
-                cursor.close()
-        return engine
-    if backend == "mssql":
-        engine = sa.create_engine(url, **kwargs)
-
-        @sa.event.listens_for(engine, "connect")
-        def _mssql_session(dbapi_conn: Any, _record: Any) -> None:
-            if hasattr(dbapi_conn, "timeout"):
-                dbapi_conn.timeout = max(1, int(timeout))  # pyodbc: query timeout in seconds
-        return engine
-    return sa.create_engine(url, **kwargs)
-
-
-def _sqlite_engine(url: sa.URL, timeout: float) -> Engine:
-    """SQLite opened read-only (mode=ro); a progress handler interrupts a statement past its deadline."""
-    database = url.database or ""
-    if database in ("", ":memory:") or database.startswith("file:"):
-        return sa.create_engine(url)
-    uri = f"file:{quote(str(Path(database).resolve()))}?mode=ro"
-
-    def connect() -> sqlite3.Connection:
-        return sqlite3.connect(uri, uri=True, check_same_thread=False)
-
-    engine = sa.create_engine("sqlite://", creator=connect, poolclass=sa.pool.StaticPool)
-    return engine
-
-
-class _SqliteDeadline:
-    """Interrupts a running SQLite statement once its time is up (SQLite has no statement timeout)."""
-
-    def __init__(self, connection: sa.Connection, timeout: float):
-        self.raw = connection.connection.dbapi_connection
-        self.deadline = time.monotonic() + timeout
-
-    def __enter__(self) -> "_SqliteDeadline":
-        self.raw.set_progress_handler(lambda: int(time.monotonic() > self.deadline), 100_000)
-        return self
-
-    def __exit__(self, *exc: Any) -> None:
-        self.raw.set_progress_handler(None, 0)
+def describe_value(value: Any) -> str:
+    """A value by its type and size only: text a query returns is never echoed into errors, history or sheets."""
+    if isinstance(value, (str, bytes, bytearray, memoryview)):
+        what = "text" if isinstance(value, str) else "binary data"
+        unit = "character" if isinstance(value, str) else "byte"
+        size = len(value)
+        return f"{what} of {size:,} {unit}{'' if size == 1 else 's'}"
+    return f"a value of type {type(value).__name__}"
 
 
 class SqlConnector:
@@ -167,10 +109,14 @@ class SqlConnector:
     def _url(self) -> sa.URL:
         raw = self.settings.url or self.context.secret(self.settings.url_env or "", f"URL of source {self.name!r}")
         try:
-            return resolve_url(raw, self.context)
+            url = resolve_url(raw, self.context)
         except ArgumentError:
             where = f"env var {self.settings.url_env}" if self.settings.url_env else "url"
             raise SourceError(f"source {self.name!r}: {where} is not a SQLAlchemy URL") from None
+        declared, backend = self.settings.dialect, url.get_backend_name()
+        if declared and DIALECTS[declared] != DIALECTS.get(backend):
+            raise SourceError(f"source {self.name!r}: dialect {declared} does not match the URL's database {backend}; fix dialect: or the URL")
+        return source_url(url, self.name)
 
     def engine(self) -> Engine:
         if self._engine is None:
@@ -184,60 +130,75 @@ class SqlConnector:
                 raise SourceError(f"source {self.name!r}: no driver for {url.drivername} ({exc}); pip install the driver, e.g. okr-sync[postgres]") from None
         return self._engine
 
-    def fetch(self, queries: Sequence[Query], period: Period, now: datetime) -> dict[Query, Result]:
-        results: dict[Query, Result] = {}
-        runnable = []
-        for query in queries:  # refuse anything but one SELECT before a connection is even opened
-            try:
-                check_read_only(query.spec.sql)
-                runnable.append(query)
-            except ReadOnlyViolation as exc:
-                results[query] = SourceError(f"source {self.name!r}: refused to run the query: it {exc}")
-        if not runnable:
-            return results
+    def connect(self) -> sa.Connection:
         engine = self.engine()
-        params = bind_params(period, engine.dialect.name)
         try:
-            connection = engine.connect()
+            return engine.connect()
         except DBAPIError as exc:
             safe = engine.url.render_as_string(hide_password=True)
             raise RetriableError(f"source {self.name!r}: cannot connect to {safe}: {first_line(exc)}") from None
-        with connection:
-            for query in runnable:
-                results[query] = self._run(connection, query, params, now)
+
+    def role(self, connection: sa.Connection) -> RoleReport:
+        """What the connected role could do besides reading."""
+        try:
+            with read_only_transaction(connection, self.settings.timeout_seconds):
+                return role_powers(connection)
+        except SQLAlchemyError as exc:
+            raise SourceError(f"source {self.name!r}: cannot check what the database role may do: {first_line(exc)}") from None
+
+    def access_report(self) -> RoleReport:
+        """Connect once and report what the role may do besides reading (for validate --connect)."""
+        with self.connect() as connection:
+            return self.role(connection)
+
+    def check_role(self, connection: sa.Connection) -> RoleReport:
+        """The role report; SourceError when the role can write and the source does not allow it."""
+        report = self.role(connection)
+        if report.powers and not self.settings.allow_write_privileges:
+            raise SourceError(f"source {self.name!r}: refused to query: {report.describe()}; connect as a role that can only SELECT "
+                              "(README: read-only database role), or set allow_write_privileges: true (not recommended)")
+        return report
+
+    def fetch(self, queries: Sequence[Query], period: Period, now: datetime) -> dict[Query, Result]:
+        results: dict[Query, Result] = {}
+        engine = self.engine()
+        checked: dict[Query, str] = {}
+        for query in queries:  # refuse anything but one read-only query before a connection is even opened
+            try:
+                checked[query] = guard_sql(query.spec.sql, engine.dialect.name)
+            except ReadOnlyViolation as exc:
+                results[query] = SourceError(f"source {self.name!r}: refused to run the query: it {exc}")
+        if not checked:
+            return results
+        params = bind_params(period, engine.dialect.name)
+        with self.connect() as connection:
+            self.check_role(connection)
+            for query, text in checked.items():
+                results[query] = self._run(connection, query, text, params, now)
         return results
 
     def _execute(self, connection: sa.Connection, sql: str, params: dict[str, Any], limit: int) -> tuple[list, int]:
-        if connection.dialect.name == "sqlite":
-            with _SqliteDeadline(connection, self.settings.timeout_seconds):
-                result = connection.execute(sa.text(sql), params)
-                return self._rows(result, limit)
-        return self._rows(connection.execute(sa.text(sql), params), limit)
+        with read_only_transaction(connection, self.settings.timeout_seconds):
+            result = connection.execute(sa.text(sql), params)
+            if not result.returns_rows:
+                return [], -1
+            return list(result.fetchmany(limit)), len(result.keys())
 
-    @staticmethod
-    def _rows(result: sa.CursorResult, limit: int) -> tuple[list, int]:
-        if not result.returns_rows:
-            return [], -1
-        return list(result.fetchmany(limit)), len(result.keys())
-
-    def _run(self, connection: sa.Connection, query: Query, params: dict[str, Any], now: datetime) -> Result:
+    def _run(self, connection: sa.Connection, query: Query, text: str, params: dict[str, Any], now: datetime) -> Result:
         what = f"source {self.name!r}: query"
         series = bool(getattr(query.spec, "series", False))
         try:
-            rows, columns = self._execute(connection, query.spec.sql, params, MAX_SERIES_ROWS + 1 if series else 2)
+            rows, columns = self._execute(connection, text, params, MAX_SERIES_ROWS + 1 if series else 2)
         except SQLAlchemyError as exc:
             message = first_line(exc)
             if any(marker in message.lower() for marker in _TIMEOUT_MARKERS):
                 return SourceError(f"{what} was cancelled after {self.settings.timeout_seconds:g} s (timeout_seconds): {message}; "
                                    "aggregate on indexed columns or raise timeout_seconds")
             return SourceError(f"{what} failed: {message}")
-        finally:
-            if connection.in_transaction():
-                connection.rollback()
         if columns == -1:
             return SourceError(f"{what} returned no result set; it must be a SELECT returning one number")
         if series:
-            return self._series(rows, columns, what, query, now)
+            return self._series(rows, columns, what, text, now)
         if not rows:
             return SourceError(f"{what} returned no row; aggregate (SUM, AVG, COUNT...) so it returns exactly one")
         if len(rows) > 1:
@@ -248,9 +209,9 @@ class SqlConnector:
             value = to_number(rows[0][0], what)
         except SourceError as exc:
             return exc
-        return Observation(value, now, self.name, query.spec.sql.strip())
+        return Observation(value, now, self.name, text)
 
-    def _series(self, rows: list, columns: int, what: str, query: Query, now: datetime) -> Result:
+    def _series(self, rows: list, columns: int, what: str, text: str, now: datetime) -> Result:
         if columns != 2:
             return SourceError(f"{what} (series) returned {columns} columns; select a date and a number per row")
         if not rows:
@@ -267,7 +228,7 @@ class SqlConnector:
         except SourceError as exc:
             return exc
         ordered = tuple(sorted(points.items()))
-        return SeriesObservation(ordered[-1][1], now, self.name, query.spec.sql.strip(), points=ordered)
+        return SeriesObservation(ordered[-1][1], now, self.name, text, points=ordered)
 
     def close(self) -> None:
         if self._engine is not None:

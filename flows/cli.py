@@ -84,7 +84,9 @@ def _load(path: Path, check_env: bool = True):  # type: ignore[no-untyped-def]
 
 @app.command()
 def validate(config: Path = typer.Argument(..., help="okrs.yaml to check"),
-             env_check: bool = typer.Option(True, "--env-check/--no-env-check", help="also check that the env vars named in the config are set")) -> None:
+             env_check: bool = typer.Option(True, "--env-check/--no-env-check", help="also check that the env vars named in the config are set"),
+             connect: bool = typer.Option(False, "--connect", help="also open every source once, run its queries and report "
+                                          "what each SQL source's database role may do (nothing is recorded or written)")) -> None:
     """Check a config: shape, references, numbers and env vars; every problem is listed with its line."""
     try:
         loaded = _load(config, env_check)
@@ -97,6 +99,25 @@ def validate(config: Path = typer.Argument(..., help="okrs.yaml to check"),
         okrs = f"{len(loaded.objectives)} objectives, {len(loaded.key_results())} key results"
     out.print(f"{config}: OK - {okrs}, {len(loaded.sources)} sources, {len(loaded.outputs)} outputs, "
               f"period {loaded.period_obj().name}", highlight=False, soft_wrap=True)
+    if connect:
+        _connect(config, loaded)
+
+
+def _connect(path: Path, loaded) -> None:  # type: ignore[no-untyped-def]
+    """validate --connect: one line per source; exit 1 when a source failed or its role may write."""
+    from flows.connect_check import check_sources
+    try:
+        with err.status("connecting to every source..."):
+            checks = check_sources(loaded)
+    except Exception as exc:  # noqa: BLE001
+        _fail(exc)
+    for check in checks:
+        (out if check.ok else err).print(str(check), markup=False, highlight=False, soft_wrap=True)
+    failed = [c.name for c in checks if not c.ok]
+    if failed:
+        err.print(f"{path}: {len(failed)} of {len(checks)} sources failed the connection check: {', '.join(failed)}",
+                  markup=False, highlight=False, soft_wrap=True)
+        raise typer.Exit(EXIT_STALE)
 
 
 @app.command()

@@ -168,7 +168,7 @@ def _check_meaning(data: dict, out: _Collector, env: Mapping[str, str], check_en
             _check_numbers(kr, path, out)
             metric = kr.get("metric")
             if isinstance(metric, dict):
-                _check_metric(metric, path + ("metric",), sources, out)
+                _check_metric(metric, path + ("metric",), sources, out, env)
 
     parents: dict[str, str] = {}
     for oi, objective in enumerate(_as_list(data.get("objectives"))):
@@ -237,9 +237,9 @@ def _check_numbers(kr: dict, path: tuple, out: _Collector) -> None:
             out.add(path + ("target",), f"baseline equals target ({target:g}): a breach cannot be scored", "drop the baseline or set the level at the start of the period")
 
 
-def _check_metric(metric: dict, path: tuple, sources: dict, out: _Collector) -> None:
+def _check_metric(metric: dict, path: tuple, sources: dict, out: _Collector, env: Mapping[str, str]) -> None:
     if "formula" in metric or "inputs" in metric:
-        _check_formula(metric, path, sources, out)
+        _check_formula(metric, path, sources, out, env)
         return
     _check_gate(metric, path, out)
     metric = {key: value for key, value in metric.items() if key not in GATE_KEYS}
@@ -260,6 +260,10 @@ def _check_metric(metric: dict, path: tuple, sources: dict, out: _Collector) -> 
         kind.query_model.model_validate(metric)
     except ValidationError as exc:
         out.add_validation(exc, metric, prefix=path, root=kind.query_model)
+        return
+    if kind.check_query is not None:
+        for key, message, hint in kind.check_query(metric, _as_dict(sources[name]), env):
+            out.add(path + (key,), message, hint)
 
 
 def _check_gate(metric: dict, path: tuple, out: _Collector) -> None:
@@ -277,7 +281,7 @@ def _check_gate(metric: dict, path: tuple, out: _Collector) -> None:
             out.add(path + ("max_change",), str(exc), "write a number in the KR's unit (5) or a percentage ('20%')")
 
 
-def _check_formula(metric: dict, path: tuple, sources: dict, out: _Collector) -> None:
+def _check_formula(metric: dict, path: tuple, sources: dict, out: _Collector, env: Mapping[str, str]) -> None:
     """A formula metric: valid arithmetic, every name an input, every input a plain source query."""
     _check_gate(metric, path, out)
     extra = sorted(set(metric) - {"formula", "inputs", *GATE_KEYS})
@@ -314,7 +318,7 @@ def _check_formula(metric: dict, path: tuple, sources: dict, out: _Collector) ->
         if nested:
             out.add(sub_path + (nested[0],), f"{nested[0]} is not allowed inside an input", "put formula/valid_range/max_change on the KR's metric")
             continue
-        _check_metric(sub, sub_path, sources, out)
+        _check_metric(sub, sub_path, sources, out, env)
 
 
 def load_config(path: str | Path, env: Mapping[str, str] | None = None, check_env: bool = True) -> Config:
@@ -378,7 +382,7 @@ def _check_register_keys(data: dict, out: _Collector, env: Mapping[str, str] | N
     sources = _as_dict(data.get("sources"))
     for kr_id, metric in metrics.items():
         if isinstance(metric, dict):
-            _check_metric(metric, ("okrs", "metrics", kr_id), sources, out)
+            _check_metric(metric, ("okrs", "metrics", kr_id), sources, out, env or {})
         else:
             out.add(("okrs", "metrics", kr_id), "a metric is a mapping {source, <query>} or {formula, inputs}")
 

@@ -1,4 +1,4 @@
-"""Only one read-only SELECT ever runs: the text check, SQLite's read-only opening and its statement timeout."""
+"""SQLite sources: the query check at load and before execution, the read-only opening, the authorizer and the statement timeout."""
 from __future__ import annotations
 
 import sqlite3
@@ -12,54 +12,10 @@ from mapping.config import Query
 from mapping.errors import ConfigError
 from mapping.loader import load_config
 from mapping.period import parse_period
-from mapping.sources.sql import ReadOnlyViolation, SqlQuery, SqlSource, check_read_only
+from mapping.sources.sql import SqlQuery, SqlSource
 
 NOW = datetime(2026, 11, 15, tzinfo=timezone.utc)
 Q4 = parse_period("2026-Q4")
-
-
-@pytest.mark.parametrize("sql", [
-    "SELECT 100.0 * SUM(defects) / SUM(produced) FROM production WHERE day BETWEEN :start AND :end",
-    "select 1;",
-    "  -- a comment; DELETE FROM x\nSELECT 1 /* ; DROP TABLE production */",
-    "WITH daily AS (SELECT day, SUM(produced) AS p FROM production GROUP BY day) SELECT AVG(p) FROM daily",
-    "SELECT COUNT(*) FROM complaints WHERE note = 'please delete; update; insert into'",
-    'SELECT "delete", "update" FROM t',
-    "SELECT replace(name, 'a', 'b'), substring(code FROM 1 FOR 2) FROM t",
-    "SELECT COUNT(*) FILTER (WHERE defects > 0) FROM production",
-    "SELECT $$; DELETE FROM t$$",
-    "(SELECT 1)",
-])
-def test_read_only_selects_pass(sql):
-    check_read_only(sql)
-
-
-@pytest.mark.parametrize("sql,reason", [
-    ("DELETE FROM production", "starts with 'DELETE'"),
-    ("SELECT 1; DELETE FROM production", "2 statements"),
-    ("SELECT 1; SELECT 2", "2 statements"),
-    ("WITH gone AS (DELETE FROM production RETURNING *) SELECT COUNT(*) FROM gone", "contains DELETE"),
-    ("WITH x AS (UPDATE production SET defects = 0 RETURNING 1) SELECT 1", "contains UPDATE"),
-    ("WITH x AS (INSERT INTO t VALUES (1) RETURNING 1) SELECT 1", "contains INSERT"),
-    ("SELECT * INTO backup FROM production", "contains INTO"),
-    ("SELECT * FROM production INTO OUTFILE '/tmp/x'", "contains INTO"),
-    ("SELECT * FROM production FOR UPDATE", "contains UPDATE"),
-    ("SELECT * FROM production FOR SHARE", "FOR SHARE"),
-    ("SELECT * FROM production FOR NO KEY UPDATE", "FOR NO"),
-    ("SELECT * FROM production LOCK IN SHARE MODE", "contains LOCK"),
-    ("EXPLAIN ANALYZE DELETE FROM production", "starts with 'EXPLAIN'"),
-    ("CREATE TABLE x AS SELECT 1", "starts with 'CREATE'"),
-    ("DROP TABLE production", "starts with 'DROP'"),
-    ("TRUNCATE production", "starts with 'TRUNCATE'"),
-    ("MERGE INTO t USING s ON t.id = s.id WHEN MATCHED THEN DELETE", "starts with 'MERGE'"),
-    ("COPY production TO '/tmp/x'", "starts with 'COPY'"),
-    ("SET ROLE admin", "starts with 'SET'"),
-    ("PRAGMA writable_schema = 1", "starts with 'PRAGMA'"),
-    ("/* only a comment */", "empty"),
-])
-def test_anything_that_can_write_or_lock_is_refused(sql, reason):
-    with pytest.raises(ReadOnlyViolation, match=reason):
-        check_read_only(sql)
 
 
 def test_config_with_a_write_query_fails_to_load_with_file_line_and_kr(write_config):
@@ -141,3 +97,56 @@ def test_series_rows_with_a_repeated_day_are_an_error(tmp_path, mes):
     result = connector(tmp_path).fetch([query], Q4, NOW)[query]
     assert isinstance(result, SourceError)
     assert "two rows for 2026-10-01" in str(result)
+
+
+@pytest.mark.parametrize("sql,construct", [
+    ("ATTACH DATABASE '{dir}/new.db' AS x", "ATTACH"),
+    ("ATTACH 'file:{dir}/new.db?mode=rwc' AS x", "ATTACH"),
+    ("PRAGMA writable_schema = 1", "PRAGMA"),
+    ("SELECT writefile('{dir}/new.db', 'x')", "writefile"),
+    ("SELECT load_extension('{dir}/evil')", "load_extension"),
+    ("DELETE FROM production", "DELETE"),
+    ("INSERT INTO production VALUES ('2026-12-01', 1, 1)", "INSERT"),
+    ("CREATE TABLE x (a)", "CREATE"),
+    ("SELECT 1; DELETE FROM production", "statements"),
+])
+def test_sqlite_attacks_are_refused_by_the_check_and_by_the_connection_alone(tmp_path, mes, sql, construct):
+    """Layer 1 refuses the text; with the check bypassed, the read-only connection and its authorizer refuse it too."""
+    from mapping.sql_guard import ReadOnlyViolation, guard_sql
+    sql = sql.format(dir=tmp_path)
+    before = rows(mes)
+    with pytest.raises(ReadOnlyViolation) as refused:
+        guard_sql(sql, "sqlite")
+    assert construct.lower() in str(refused.value).lower() and "\n" not in str(refused.value)
+    conn = connector(tmp_path)
+    with conn.connect() as connection:
+        with pytest.raises(Exception):
+            conn._execute(connection, sql, {}, 2)
+    conn.close()
+    assert rows(mes) == before
+    assert not (tmp_path / "new.db").exists()
+
+
+def test_sqlite_authorizer_is_what_refuses_attach_when_the_check_is_bypassed(tmp_path, mes):
+    """Control: the same ATTACH on a plain read-only connection (no authorizer) does create the file, so the test can fail."""
+    target = tmp_path / "control.db"
+    plain = sqlite3.connect(f"file:{mes}?mode=ro", uri=True)
+    plain.execute(f"ATTACH 'file:{target}?mode=rwc' AS x")
+    plain.close()
+    assert target.exists()
+    target.unlink()
+    conn = connector(tmp_path)
+    with conn.connect() as connection:
+        with pytest.raises(Exception, match="not authorized"):
+            conn._execute(connection, f"ATTACH 'file:{target}?mode=rwc' AS x", {}, 2)
+    conn.close()
+    assert not target.exists()
+
+
+def test_a_text_value_is_reported_by_type_and_length_never_echoed(tmp_path, mes):
+    secret = "root:x:0:0:root:/root:/bin/bash " * 50
+    query = Query.of("mes", SqlQuery(source="mes", sql=f"SELECT '{secret}'"))
+    result = connector(tmp_path).fetch([query], Q4, NOW)[query]
+    assert isinstance(result, SourceError)
+    assert f"returned text of {len(secret):,} characters, not a number" in str(result)
+    assert "root:x" not in str(result)

@@ -22,14 +22,11 @@ from mapping.loader import load_config
 from mapping.period import parse_period
 from mapping.results import Observation
 from mapping.sources.sql import SqlQuery, SqlSource
-from conftest import require_server
+from servers import ServerDb, scalar, server_database
 
 NOW = datetime(2026, 11, 15, 12, 0, tzinfo=timezone.utc)
 Q4 = parse_period("2026-Q4")
-SERVERS = {
-    "postgresql": ("PostgreSQL", "postgresql+psycopg://postgres@127.0.0.1:5432/{db}", "postgres"),
-    "mariadb": ("MariaDB", "mysql+pymysql://root@127.0.0.1:3306/{db}", ""),
-}
+SERVERS = ("postgresql", "mariadb")
 
 
 def make_rows(seed: int = 11) -> list[tuple]:
@@ -48,51 +45,35 @@ ROWS = make_rows()
 IN_Q4 = [r for r in ROWS if Q4.start <= r[0] <= Q4.end]
 
 
-def admin_url(server: str, db: str) -> str:
-    return SERVERS[server][1].format(db=db)
-
-
-@pytest.fixture(scope="module", params=list(SERVERS))
-def server_db(request):
-    """A fresh database on one server with the production table loaded; dropped afterwards."""
-    server = request.param
-    label, _, maintenance = SERVERS[server]
-    root = sa.create_engine(admin_url(server, maintenance), isolation_level="AUTOCOMMIT")
-
-    def probe() -> None:
-        with root.connect() as conn:
-            conn.execute(sa.text("SELECT 1"))
-    require_server(label, probe)
-    name = f"okr_test_{uuid.uuid4().hex[:10]}"
-    with root.connect() as conn:
-        conn.execute(sa.text(f"CREATE DATABASE {name}"))
-    engine = sa.create_engine(admin_url(server, name))
+def load_production(db: ServerDb) -> None:
+    """The production table (ROWS), an audit table and a function that writes into it, owned by the admin."""
+    engine = sa.create_engine(db.admin)
     with engine.begin() as conn:
         conn.execute(sa.text("CREATE TABLE production (day DATE NOT NULL, line VARCHAR(5) NOT NULL, produced INTEGER NOT NULL, "
                              "defects INTEGER NOT NULL, energy_kwh NUMERIC(12, 1) NOT NULL, PRIMARY KEY (day, line))"))
         conn.execute(sa.text("CREATE TABLE audit (note VARCHAR(50))"))
         conn.execute(sa.text("INSERT INTO production VALUES (:day, :line, :produced, :defects, :energy)"),
                      [dict(zip(("day", "line", "produced", "defects", "energy"), row)) for row in ROWS])
-        if server == "postgresql":
+        if db.server == "postgresql":
             conn.execute(sa.text("CREATE FUNCTION sneaky() RETURNS integer AS $$ BEGIN INSERT INTO audit VALUES ('written'); "
                                  "RETURN 1; END $$ LANGUAGE plpgsql"))
         else:
             conn.execute(sa.text("CREATE FUNCTION sneaky() RETURNS INTEGER MODIFIES SQL DATA "
                                  "BEGIN INSERT INTO audit VALUES ('written'); RETURN 1; END"))
     engine.dispose()
-    yield server, admin_url(server, name)
-    with root.connect() as conn:
-        conn.execute(sa.text(f"DROP DATABASE {name}" + (" WITH (FORCE)" if server == "postgresql" else "")))
-    root.dispose()
+    db.grant_reader()
+
+
+@pytest.fixture(scope="module", params=SERVERS)
+def server_db(request):
+    """A fresh database on one server with the production table loaded and a reader role; dropped afterwards."""
+    for db in server_database(request.param):
+        load_production(db)
+        yield db
 
 
 def count(url: str, table: str) -> int:
-    engine = sa.create_engine(url)
-    try:
-        with engine.connect() as conn:
-            return conn.execute(sa.text(f"SELECT COUNT(*) FROM {table}")).scalar_one()
-    finally:
-        engine.dispose()
+    return int(scalar(url, f"SELECT COUNT(*) FROM {table}"))  # type: ignore[arg-type]
 
 
 OPEN: list[SqlConnector] = []
@@ -105,8 +86,9 @@ def _close_connectors():
         OPEN.pop().close()
 
 
-def connector(url: str, tmp_path, timeout: float = 30) -> SqlConnector:
-    conn = SqlConnector("mes", SqlSource(kind="sql", url_env="MES_URL", timeout_seconds=timeout), Context(tmp_path, {"MES_URL": url}))
+def connector(url: str, tmp_path, timeout: float = 30, allow_write: bool = False) -> SqlConnector:
+    settings = SqlSource(kind="sql", url_env="MES_URL", timeout_seconds=timeout, allow_write_privileges=allow_write)
+    conn = SqlConnector("mes", settings, Context(tmp_path, {"MES_URL": url}))
     OPEN.append(conn)
     return conn
 
@@ -116,7 +98,7 @@ def q(sql: str, series: bool = False) -> Query:
 
 
 def test_defect_rate_in_the_period_matches_rows_computed_in_python(server_db, tmp_path):
-    _, url = server_db
+    url = server_db.reader
     query = q("SELECT 100E0 * SUM(defects) / SUM(produced) FROM production WHERE day BETWEEN :start AND :end")
     result = connector(url, tmp_path).fetch([query], Q4, NOW)[query]
     expected = 100.0 * sum(r[3] for r in IN_Q4) / sum(r[2] for r in IN_Q4)
@@ -125,7 +107,7 @@ def test_defect_rate_in_the_period_matches_rows_computed_in_python(server_db, tm
 
 
 def test_decimal_and_filtered_aggregates_come_back_as_numbers(server_db, tmp_path):
-    _, url = server_db
+    url = server_db.reader
     energy = q("SELECT SUM(energy_kwh) * 1E0 / SUM(produced) FROM production WHERE line = 'B' AND day BETWEEN :start AND :end")
     days = q("SELECT COUNT(DISTINCT day) FROM production WHERE day BETWEEN :start AND :end")
     results = connector(url, tmp_path).fetch([energy, days], Q4, NOW)
@@ -135,7 +117,7 @@ def test_decimal_and_filtered_aggregates_come_back_as_numbers(server_db, tmp_pat
 
 
 def test_series_query_returns_daily_points_and_the_newest_is_current(server_db, tmp_path):
-    _, url = server_db
+    url = server_db.reader
     query = q("SELECT day, 100E0 * SUM(defects) / SUM(produced) FROM production "
               "WHERE day BETWEEN :start AND :end GROUP BY day ORDER BY day", series=True)
     result = connector(url, tmp_path).fetch([query], Q4, NOW)[query]
@@ -150,7 +132,7 @@ def test_series_query_returns_daily_points_and_the_newest_is_current(server_db, 
 
 
 def test_write_statement_is_refused_before_execution_and_table_is_unchanged(server_db, tmp_path):
-    _, url = server_db
+    url = server_db.reader
     before = count(url, "production")
     writes = [
         "DELETE FROM production",
@@ -167,17 +149,24 @@ def test_write_statement_is_refused_before_execution_and_table_is_unchanged(serv
 
 
 def test_session_is_read_only_so_a_writing_function_fails_and_writes_nothing(server_db, tmp_path):
-    """`SELECT sneaky()` passes the text check, but the function's INSERT hits the read-only session."""
-    _, url = server_db
+    """Layer 2 alone: as the admin (allowed to write), `SELECT sneaky()` passes the text check but its INSERT hits the read-only transaction."""
     query = q("SELECT sneaky()")
-    result = connector(url, tmp_path).fetch([query], Q4, NOW)[query]
+    result = connector(server_db.admin, tmp_path, allow_write=True).fetch([query], Q4, NOW)[query]
     assert isinstance(result, SourceError)
     assert "read-only" in str(result).lower() or "read only" in str(result).lower()
-    assert count(url, "audit") == 0
+    assert count(server_db.admin, "audit") == 0
+
+
+def test_the_reader_role_cannot_run_the_writing_function_either(server_db, tmp_path):
+    """Layer 3: the README's reader role has no right to the audit table (PostgreSQL) or to execute functions (MariaDB)."""
+    query = q("SELECT sneaky()")
+    result = connector(server_db.reader, tmp_path).fetch([query], Q4, NOW)[query]
+    assert isinstance(result, SourceError)
+    assert count(server_db.admin, "audit") == 0
 
 
 def test_statement_timeout_cancels_a_slow_query_and_says_how_to_fix_it(server_db, tmp_path):
-    server, url = server_db
+    server, url = server_db.server, server_db.reader
     slow = "SELECT pg_sleep(3)" if server == "postgresql" else "SELECT SLEEP(3)"
     query = q(slow)
     result = connector(url, tmp_path, timeout=0.5).fetch([query], Q4, NOW)[query]
@@ -186,7 +175,7 @@ def test_statement_timeout_cancels_a_slow_query_and_says_how_to_fix_it(server_db
 
 
 def test_all_queries_of_a_source_share_one_connection(server_db, tmp_path):
-    _, url = server_db
+    url = server_db.reader
     conn = connector(url, tmp_path)
     opened = []
     sa.event.listen(conn.engine(), "connect", lambda *args: opened.append(1))
@@ -198,7 +187,7 @@ def test_all_queries_of_a_source_share_one_connection(server_db, tmp_path):
 
 
 def test_sync_end_to_end_records_the_series_as_history_points(server_db, tmp_path, write_config):
-    _, url = server_db
+    url = server_db.reader
     path = write_config("""
         period: 2026-Q4
         history: sqlite:///history.db
@@ -245,24 +234,13 @@ def test_sync_end_to_end_records_the_series_as_history_points(server_db, tmp_pat
 
 @pytest.fixture
 def factory_pg(tmp_path):
-    """The factory sample data (until 2026-11-15) loaded into a fresh PostgreSQL database."""
+    """The factory sample data (until 2026-11-15) loaded into a fresh PostgreSQL database, read by a reader role."""
     from flows.example_data import load_mes_into_database, make_factory
-    root = sa.create_engine(admin_url("postgresql", "postgres"), isolation_level="AUTOCOMMIT")
-
-    def probe() -> None:
-        with root.connect() as conn:
-            conn.execute(sa.text("SELECT 1"))
-    require_server("PostgreSQL", probe)
-    name = f"okr_example_{uuid.uuid4().hex[:10]}"
-    with root.connect() as conn:
-        conn.execute(sa.text(f"CREATE DATABASE {name}"))
-    make_factory(tmp_path, date(2026, 11, 15))
-    url = admin_url("postgresql", name)
-    load_mes_into_database(tmp_path / "mes.db", url)
-    yield url, tmp_path / "mes.db"
-    with root.connect() as conn:
-        conn.execute(sa.text(f"DROP DATABASE {name} WITH (FORCE)"))
-    root.dispose()
+    for db in server_database("postgresql", "okr_example"):
+        make_factory(tmp_path, date(2026, 11, 15))
+        load_mes_into_database(tmp_path / "mes.db", db.admin)
+        db.grant_reader()
+        yield db.reader, tmp_path / "mes.db"
 
 
 def test_factory_postgres_example_matches_values_computed_from_the_sample_rows(factory_pg):
@@ -298,14 +276,15 @@ def test_factory_postgres_example_matches_values_computed_from_the_sample_rows(f
 
 @pytest.mark.parametrize("server_db", ["postgresql"], indirect=True)  # set_config() is PostgreSQL's
 def test_postgres_session_stays_read_only_even_after_a_query_turns_the_default_off(server_db, tmp_path):
-    """set_config() passes the text check, but each query's transaction is rolled back (undoing it) and begun READ ONLY."""
-    _, url = server_db
-    flip = q("SELECT CASE WHEN set_config('default_transaction_read_only', 'off', false) = 'off' THEN 1 ELSE 0 END")
-    write = q("SELECT sneaky() + 0")
-    results = connector(url, tmp_path).fetch([flip, write], Q4, NOW)
-    assert results[flip].value == 1
-    assert isinstance(results[write], SourceError) and "read-only transaction" in str(results[write])
-    assert count(url, "audit") == 0
+    """Layer 2 alone (the text check is bypassed, the role may write): set_config() turning the session default off is
+    undone by the rollback, and the next query's transaction is begun READ ONLY again."""
+    conn = connector(server_db.admin, tmp_path, allow_write=True)
+    with conn.connect() as connection:
+        flipped = conn._execute(connection, "SELECT set_config('default_transaction_read_only', 'off', false)", {}, 2)
+        assert flipped[0][0][0] == "off"
+        with pytest.raises(sa.exc.DBAPIError, match="read-only transaction"):
+            conn._execute(connection, "SELECT sneaky() + 0", {}, 2)
+    assert count(server_db.admin, "audit") == 0
 
 
 def test_example_command_loads_the_factory_tables_into_postgres(tmp_path):
@@ -314,31 +293,15 @@ def test_example_command_loads_the_factory_tables_into_postgres(tmp_path):
     from typer.testing import CliRunner
 
     from flows.cli import app
-    root = sa.create_engine(admin_url("postgresql", "postgres"), isolation_level="AUTOCOMMIT")
-
-    def probe() -> None:
-        with root.connect() as conn:
-            conn.execute(sa.text("SELECT 1"))
-    require_server("PostgreSQL", probe)
-    name = f"okr_cli_{uuid.uuid4().hex[:10]}"
-    with root.connect() as conn:
-        conn.execute(sa.text(f"CREATE DATABASE {name}"))
-    try:
-        url = admin_url("postgresql", name)
+    for db in server_database("postgresql", "okr_cli"):
+        url = db.admin
         result = CliRunner().invoke(app, ["example", "factory", "--dir", str(tmp_path), "--until", "2026-11-15", "--postgres", url])
         assert result.exit_code == 0, result.output
         assert f"loaded lines, production, deliveries into {url}" in result.output
-        db = sqlite3.connect(tmp_path / "mes.db")
-        expected = {t: db.execute(f"SELECT COUNT(*) FROM {t}").fetchone()[0] for t in ("lines", "production", "deliveries")}
-        produced = db.execute("SELECT SUM(produced) FROM production WHERE day BETWEEN '2026-11-01' AND '2026-11-15'").fetchone()[0]
-        db.close()
+        sqlite_db = sqlite3.connect(tmp_path / "mes.db")
+        expected = {t: sqlite_db.execute(f"SELECT COUNT(*) FROM {t}").fetchone()[0] for t in ("lines", "production", "deliveries")}
+        produced = sqlite_db.execute("SELECT SUM(produced) FROM production WHERE day BETWEEN '2026-11-01' AND '2026-11-15'").fetchone()[0]
+        sqlite_db.close()
         assert all(count(url, table) == n for table, n in expected.items())
-        engine = sa.create_engine(url)
-        with engine.connect() as conn:
-            typed = conn.execute(sa.text("SELECT SUM(produced) FROM production WHERE day BETWEEN DATE '2026-11-01' AND DATE '2026-11-15'")).scalar()
-        engine.dispose()
+        typed = scalar(url, "SELECT SUM(produced) FROM production WHERE day BETWEEN DATE '2026-11-01' AND DATE '2026-11-15'")
         assert typed == produced  # day is a real DATE column
-    finally:
-        with root.connect() as conn:
-            conn.execute(sa.text(f"DROP DATABASE {name} WITH (FORCE)"))
-        root.dispose()

@@ -56,7 +56,7 @@ def test_period_name_is_bound_too(tmp_path, mes):
     ("SELECT SUM(produced), SUM(defects) FROM production", "returned 2 columns"),
     ("SELECT SUM(produced) FROM production WHERE day = '1999-01-01'", "returned NULL"),
     ("SELECT 1.0 * SUM(defects) / 0 FROM production", "returned NULL"),
-    ("SELECT MAX(line) FROM production", "returned str 'A', not a number"),
+    ("SELECT MAX(line) FROM production", "returned text of 1 character, not a number"),
     ("SELECT SUM(defect) FROM production", "failed: no such column: defect"),
     ("SELECT nonsense(1)", "failed: no such function: nonsense"),
 ])

@@ -5,7 +5,7 @@ A kind lives in its own module here; to add one, write the two models and list i
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Annotated, Union
+from typing import Annotated, Any, Callable, Mapping, Optional, Union
 
 from pydantic import BaseModel, Field
 
@@ -14,7 +14,10 @@ from mapping.sources.file import FileQuery, FileSource
 from mapping.sources.jira import JiraQuery, JiraSource
 from mapping.sources.rest import RestQuery, RestSource
 from mapping.sources.sheets import SheetsQuery, SheetsSource
-from mapping.sources.sql import SqlQuery, SqlSource
+from mapping.sources.sql import SqlQuery, SqlSource, check_sql_query
+
+# (raw query fields, raw source block, environment) -> [(key, message, hint)]: checks that need the source.
+QueryCheck = Callable[[Mapping[str, Any], Mapping[str, Any], Mapping[str, str]], list[tuple[str, str, str]]]
 
 
 @dataclass(frozen=True)
@@ -24,12 +27,13 @@ class Kind:
     name: str
     source_model: type[BaseModel]
     query_model: type[BaseModel]
+    check_query: Optional[QueryCheck] = None
 
 
 KINDS: dict[str, Kind] = {
     kind.name: kind
     for kind in (
-        Kind("sql", SqlSource, SqlQuery),
+        Kind("sql", SqlSource, SqlQuery, check_sql_query),
         Kind("file", FileSource, FileQuery),
         Kind("jira", JiraSource, JiraQuery),
         Kind("sheets", SheetsSource, SheetsQuery),

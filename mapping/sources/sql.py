@@ -1,67 +1,19 @@
 """Config of the `sql` source kind: a SQLAlchemy database queried with one aggregate SELECT per metric.
 
-Queries are checked to be a single read-only SELECT/WITH statement when the config is loaded (and
-again right before they run), so a write never reaches the database.
+Queries are checked to be a single read-only query, parsed in the source's own SQL dialect, when the
+config is loaded (and again right before they run); see mapping.sql_guard.
 """
 from __future__ import annotations
 
-from functools import lru_cache
-from typing import Literal, Optional
+from typing import Any, Literal, Mapping, Optional
 
-import sqlparse
 from pydantic import Field, field_validator, model_validator
 from sqlalchemy.engine import make_url
-from sqlparse import tokens as T
 
 from mapping.sources.base import SourceBase, StrictModel
+from mapping.sql_guard import DIALECTS, ReadOnlyViolation, guard_sql, guard_sql_any
 
-# Keywords that make a statement write, lock or leave the database, wherever they appear.
-_FORBIDDEN_KEYWORDS = {
-    "INTO", "LOCK", "COPY", "GRANT", "REVOKE", "CALL", "EXEC", "EXECUTE", "VACUUM", "ANALYZE", "REINDEX",
-    "CLUSTER", "REFRESH", "LISTEN", "NOTIFY", "PREPARE", "DEALLOCATE", "DISCARD", "LOAD", "HANDLER", "DO",
-    "ATTACH", "DETACH", "PRAGMA", "OUTFILE", "DUMPFILE", "SHUTDOWN", "KILL", "USE",
-}
-
-
-class ReadOnlyViolation(ValueError):
-    """A SQL text that is not exactly one read-only SELECT/WITH statement."""
-
-
-def _significant(statement: sqlparse.sql.Statement) -> list:
-    return [t for t in statement.flatten() if not t.is_whitespace and t.ttype not in T.Comment]
-
-
-@lru_cache(maxsize=4096)
-def check_read_only(sql: str) -> None:
-    """Raise ReadOnlyViolation unless `sql` is one SELECT (or WITH ... SELECT) that cannot write or lock.
-
-    The text is tokenised (comments, strings and quoted names are understood, so `'a;delete'` is
-    harmless) and refused when it holds several statements, starts with anything but SELECT/WITH, or
-    contains a data-changing or locking keyword anywhere: INSERT/UPDATE/DELETE/MERGE (also inside a
-    CTE), SELECT ... INTO, FOR UPDATE/SHARE, LOCK, DDL, COPY, CALL. Results are cached per text: many
-    KRs share a query, and tokenising is the slow part of loading a large config.
-    """
-    statements = [s for s in sqlparse.parse(sql) if _significant(s)]
-    if not statements:
-        raise ReadOnlyViolation("is empty; write one SELECT statement")
-    if len(statements) > 1:
-        raise ReadOnlyViolation(f"holds {len(statements)} statements; write exactly one SELECT (no ';' between statements)")
-    tokens = [t for t in _significant(statements[0]) if not (t.ttype in T.Punctuation and t.value in "();")]
-    first = tokens[0]
-    if not (first.ttype in T.Keyword and first.normalized in ("SELECT", "WITH")):
-        raise ReadOnlyViolation(f"starts with {first.value!r}; only a read-only SELECT or WITH ... SELECT may run")
-    previous = ""
-    for token in tokens:
-        word = token.normalized.upper() if token.ttype in T.Keyword else ""
-        if token.ttype in T.Keyword.DML and word != "SELECT":
-            raise ReadOnlyViolation(f"contains {word} (the query must only read; quote a column of that name)")
-        if token.ttype in T.Keyword.DDL or word in _FORBIDDEN_KEYWORDS:
-            raise ReadOnlyViolation(f"contains {word} (the query must only read; quote a column of that name)")
-        if previous == "FOR" and word in ("SHARE", "NO", "KEY", "UPDATE"):
-            raise ReadOnlyViolation(f"contains FOR {word} (a locking read); remove the locking clause")
-        if token.ttype in T.Keyword:
-            previous = word
-    return None
+Dialect = Literal["postgresql", "mysql", "mariadb", "sqlite", "mssql"]
 
 
 class SqlSource(SourceBase):
@@ -72,6 +24,10 @@ class SqlSource(SourceBase):
     url_env: Optional[str] = Field(None, description="name of the environment variable holding the SQLAlchemy URL")
     timeout_seconds: float = Field(60.0, gt=0, le=3600, description="statement timeout: a query running longer is cancelled and its KR marked stale")
     pool_size: int = Field(2, ge=1, le=20, description="connections kept open to this database during a sync (all its KRs share them)")
+    dialect: Optional[Dialect] = Field(None, description="the database's SQL dialect, for checking queries when the URL is not at hand "
+                                       "(validate in CI without the env var); must match the URL's when both are known")
+    allow_write_privileges: bool = Field(False, description="run even though the database role can write or touch server files "
+                                         "(a bad idea: use a role that can only SELECT)")
 
     @field_validator("url")
     @classmethod
@@ -90,6 +46,10 @@ class SqlSource(SourceBase):
     def _one_url(self) -> "SqlSource":
         if bool(self.url) == bool(self.url_env):
             raise ValueError("set exactly one of url (no password) or url_env (name of an env var holding the URL)")
+        if self.dialect and self.url:
+            backend = make_url(self.url).get_backend_name()
+            if DIALECTS.get(backend) != DIALECTS[self.dialect]:
+                raise ValueError(f"dialect {self.dialect} does not match the URL's database {backend}; drop dialect or fix it")
         return self
 
 
@@ -100,11 +60,34 @@ class SqlQuery(StrictModel):
     sql: str = Field(description="one read-only SELECT returning one row with one numeric column; :start/:end are the period's first and last day")
     series: bool = Field(False, description="the SELECT returns (date, value) rows, one per day: the newest is the current value, all are recorded as history")
 
-    @field_validator("sql")
-    @classmethod
-    def _read_only(cls, value: str) -> str:
-        try:
-            check_read_only(value)
-        except ReadOnlyViolation as exc:
-            raise ValueError(f"query {exc}") from None
-        return value
+
+def source_dialect(source: Mapping[str, Any], env: Mapping[str, str]) -> Optional[str]:
+    """The dialect of a raw sql source block: `dialect:`, else the backend of its inline URL or of the URL in its env var."""
+    if source.get("dialect") in DIALECTS:
+        return str(source["dialect"])
+    raw = source.get("url") or (env.get(source["url_env"]) if isinstance(source.get("url_env"), str) else None)
+    if not isinstance(raw, str):
+        return None
+    try:
+        return make_url(raw).get_backend_name()
+    except Exception:  # a malformed URL is reported elsewhere
+        return None
+
+
+def check_sql_query(query: Mapping[str, Any], source: Mapping[str, Any], env: Mapping[str, str]) -> list[tuple[str, str, str]]:
+    """Load-time check of a metric's SQL in its source's dialect (every supported dialect when it is unknown)."""
+    sql = query.get("sql")
+    if not isinstance(sql, str):
+        return []
+    dialect = source_dialect(source, env)
+    try:
+        if dialect is None:
+            guard_sql_any(sql)
+        elif dialect in DIALECTS:
+            guard_sql(sql, dialect)
+        else:
+            return [("sql", f"database {dialect!r} is not one okr-sync can keep read-only",
+                     f"use one of {', '.join(sorted(DIALECTS))}")]
+    except ReadOnlyViolation as exc:
+        return [("sql", f"query {exc}", "")]
+    return []
