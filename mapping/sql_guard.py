@@ -194,6 +194,8 @@ def _check_tokens(tokens: list[Token], dialect: str) -> None:
             raise ReadOnlyViolation(f"contains {word} (the query must only read; quote a column of that name: "
                                     + ("`name` on MySQL/MariaDB)" if dialect == "mysql" else '"name")'))
         following = tokens[i + 1].token_type if i + 1 < len(tokens) else None
+        if dialect == "postgres" and word == "U" and following == TokenType.AMP and tokens[i + 1].start == token.end + 1:
+            raise ReadOnlyViolation("uses a Unicode-escaped name or string (U&\"...\", U&'...'); write the characters themselves")
         lower = token.text.lower()
         if following == TokenType.L_PAREN and (lower in names or lower.startswith(prefixes)):
             raise ReadOnlyViolation(f"calls {token.text}(), a server function that can touch files, programs, connections, "

@@ -128,6 +128,7 @@ ATTACKS = [
     ("postgresql", "SELECT lo_export(lo_from_bytea(0, 'x'), '{file}')", "lo_export", "file"),
     ("postgresql", "SELECT length(pg_read_file('/etc/hostname'))", "pg_read_file", "file"),
     ("postgresql", "SELECT count(*) FROM pg_ls_dir('.')", "pg_ls_dir", "file"),
+    ("postgresql", 'SELECT length(U&"pg\\005fread\\005ffile"(\'/etc/hostname\'))', "Unicode-escaped", "file"),
     ("mariadb", "SELECT 1; DELETE FROM production", "2 statements", "write"),
     ("mariadb", "SELECT 1 /*! ; DELETE FROM production */", "executable", "write"),
     ("mariadb", "SELECT 1 /*M!100000 ; DELETE FROM production */", "executable", "write"),
@@ -214,7 +215,8 @@ def test_a_sync_refuses_a_source_whose_role_can_write(target, tmp_path):
 HIDERS = [
     ("-- ", "\n"), ("--", "\n"), ("#", "\n"), ("/* ", " */"), ("/*!", "*/"), ("/*!50000 ", "*/"), ("/*M!", "*/"),
     ("/* /* ", " */ */"), ("'", "'"), ("'\\'", " --'"), ("'a'' ", " --'"), ('"', '"'), ('"\\"', ' --"'), ("`", "`"),
-    ("$$", "$$"), ("$t$", "$t$"), ("$t$ $u$", "$t$"), ("E'\\'", " --'"), ("", ""), ("\\", ""), ("(", ")"),
+    ("$$", "$$"), ("$t$", "$t$"), ("$t$ $u$", "$t$"), ("a$t$", "$t$"), ("E'\\'", " --'"), ("", ""), ("\\", ""), ("(", ")"),
+    ("U&'", "'"), ('U&"', '"'), ("`\\`", " --`"), ("N'\\'", " --'"), ("X'", "'"), ("[", "]"), ("-- \x0b", "\n"), ("--\r", ""),
 ]
 SEPARATORS = [";", "; ", ";\n", " ", "\n"]
 PAYLOADS = {

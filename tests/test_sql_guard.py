@@ -69,6 +69,7 @@ ATTACKS = [
     ("postgres", "SELECT query_to_xml('DELETE FROM production RETURNING 1', true, false, '')", "query_to_xml"),
     ("postgres", "SELECT pg_terminate_backend(1)", "pg_terminate_backend"),
     ("postgres", "EXPLAIN ANALYZE DELETE FROM production", "starts with 'EXPLAIN'"),
+    ("postgres", 'SELECT U&"pg\\005fread\\005ffile"(\'/etc/passwd\')', "Unicode-escaped"),  # pg_read_file in disguise
     ("postgres", "DO $$ BEGIN DELETE FROM production; END $$", "starts with 'DO'"),
     ("postgres", "/* only a comment */", "empty"),
     ("postgres", "SELECT 1 /*! ; DELETE FROM production */", "executable"),

@@ -52,6 +52,9 @@ def load_production(db: ServerDb) -> None:
         conn.execute(sa.text("CREATE TABLE production (day DATE NOT NULL, line VARCHAR(5) NOT NULL, produced INTEGER NOT NULL, "
                              "defects INTEGER NOT NULL, energy_kwh NUMERIC(12, 1) NOT NULL, PRIMARY KEY (day, line))"))
         conn.execute(sa.text("CREATE TABLE audit (note VARCHAR(50))"))
+        q_ = '"' if db.server == "postgresql" else "`"
+        conn.execute(sa.text(f"CREATE TABLE {q_}Quality Checks{q_} ({q_}update{q_} INTEGER, {q_}order{q_} INTEGER)"))
+        conn.execute(sa.text(f"INSERT INTO {q_}Quality Checks{q_} VALUES (5, 1), (7, 2), (11, 3)"))
         conn.execute(sa.text("INSERT INTO production VALUES (:day, :line, :produced, :defects, :energy)"),
                      [dict(zip(("day", "line", "produced", "defects", "energy"), row)) for row in ROWS])
         if db.server == "postgresql":
@@ -129,6 +132,56 @@ def test_series_query_returns_daily_points_and_the_newest_is_current(server_db, 
     assert [d for d, _ in result.points] == sorted(expected)
     assert all(v == pytest.approx(expected[d]) for d, v in result.points)
     assert result.value == pytest.approx(expected[Q4.end])
+
+
+def _rolling_max(window: int) -> int:
+    best = 0
+    for line in "ABC":
+        values = [r[3] for r in sorted(IN_Q4) if r[1] == line]
+        best = max(best, max(sum(values[max(0, i - window + 1):i + 1]) for i in range(len(values))))
+    return best
+
+
+ANALYTIC = {
+    # name: (PostgreSQL text, MariaDB text, value computed here from ROWS)
+    "window": ("SELECT MAX(r) FROM (SELECT SUM(defects) OVER (PARTITION BY line ORDER BY day ROWS BETWEEN 6 PRECEDING AND CURRENT ROW) AS r "
+               "FROM production WHERE day BETWEEN :start AND :end) AS w",
+               "SELECT MAX(r) FROM (SELECT SUM(defects) OVER (PARTITION BY line ORDER BY day ROWS BETWEEN 6 PRECEDING AND CURRENT ROW) AS r "
+               "FROM production WHERE day BETWEEN :start AND :end) AS w", _rolling_max(7)),
+    "cte_case": ("WITH q AS (SELECT CASE WHEN line = 'A' THEN produced ELSE 0 END AS a FROM production WHERE day BETWEEN :start AND :end) "
+                 "SELECT SUM(a) FROM q",
+                 "WITH q AS (SELECT CASE WHEN line = 'A' THEN produced ELSE 0 END AS a FROM production WHERE day BETWEEN :start AND :end) "
+                 "SELECT SUM(a) FROM q", sum(r[2] for r in IN_Q4 if r[1] == "A")),
+    "cast_filter": ("SELECT COUNT(*) FILTER (WHERE defects > 10)::numeric / COUNT(*) FROM production WHERE day BETWEEN :start AND :end",
+                    "SELECT SUM(CASE WHEN defects > 10 THEN 1 ELSE 0 END) * 1E0 / COUNT(*) FROM production WHERE day BETWEEN :start AND :end",
+                    sum(1 for r in IN_Q4 if r[3] > 10) / len(IN_Q4)),
+    "date_arithmetic": ("SELECT SUM(produced) FROM production WHERE day > CAST(:end AS date) - 7 AND day <= :end",
+                        "SELECT SUM(produced) FROM production WHERE day > DATE_SUB(:end, INTERVAL 7 DAY) AND day <= :end",
+                        sum(r[2] for r in IN_Q4 if r[0] > Q4.end - timedelta(days=7))),
+    "interval": ("SELECT COUNT(DISTINCT day) FROM production WHERE day >= CAST(:start AS date) + INTERVAL '1 month' AND day <= :end",
+                 "SELECT COUNT(DISTINCT day) FROM production WHERE day >= :start + INTERVAL 1 MONTH AND day <= :end",
+                 len({r[0] for r in IN_Q4 if r[0] >= date(2026, 11, 1)})),
+    "keyword_columns": ('SELECT SUM("update") FROM "Quality Checks" WHERE "order" > 1',
+                        "SELECT SUM(`update`) FROM `Quality Checks` WHERE `order` > 1", 18),
+    "union": ("SELECT SUM(n) FROM (SELECT COUNT(*) AS n FROM production WHERE line = 'A' UNION ALL SELECT COUNT(*) FROM audit) AS u",
+              "SELECT SUM(n) FROM (SELECT COUNT(*) AS n FROM production WHERE line = 'A' UNION ALL SELECT COUNT(*) FROM audit) AS u",
+              sum(1 for r in ROWS if r[1] == "A")),
+}
+
+
+@pytest.mark.parametrize("name", list(ANALYTIC))
+def test_legitimate_analytic_sql_keeps_working_through_all_three_layers(server_db, tmp_path, name):
+    postgres_text, mariadb_text, expected = ANALYTIC[name]
+    query = q(postgres_text if server_db.server == "postgresql" else mariadb_text)
+    result = connector(server_db.reader, tmp_path).fetch([query], Q4, NOW)[query]
+    assert isinstance(result, Observation), result
+    assert result.value == pytest.approx(expected, rel=1e-9)
+
+
+@pytest.mark.parametrize("server_db", ["mariadb"], indirect=True)
+def test_double_quotes_are_a_string_on_mariadb_as_the_readme_warns(server_db, tmp_path):
+    query = q('SELECT COUNT(*) FROM `Quality Checks` WHERE "update" = \'update\'')
+    assert connector(server_db.reader, tmp_path).fetch([query], Q4, NOW)[query].value == 3  # compares two strings
 
 
 def test_write_statement_is_refused_before_execution_and_table_is_unchanged(server_db, tmp_path):
