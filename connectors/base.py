@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import date, datetime
 from pathlib import Path
 from typing import Mapping, Protocol, Sequence, Union
 
@@ -15,6 +15,23 @@ from mapping.results import Observation
 
 class SourceError(OkrSyncError):
     """A query failed in a way retrying will not fix (bad query, 401/403, missing cell, non-numeric value)."""
+
+
+class NotAsOfError(SourceError):
+    """A query that cannot be evaluated as of a past day (its answer would be today's); the service was not asked."""
+
+
+AS_OF_PHRASE = "cannot be evaluated as of a past day:"
+
+
+def not_as_of(source: str, what: str, reason: str, todo: str) -> NotAsOfError:
+    """The per-query error of an as-of evaluation the source cannot answer: what, why, and what to do."""
+    return NotAsOfError(f"source {source!r}: {what} {AS_OF_PHRASE} {reason}; {todo}")
+
+
+def evaluated_day(period: Period, now: datetime) -> date:
+    """The day a fetch answers for: `period.as_of` in an as-of evaluation, else the day of `now`."""
+    return period.as_of if period.as_of is not None else now.date()
 
 
 class RetriableError(OkrSyncError):

@@ -12,8 +12,8 @@ from typing import Any, Optional, Sequence
 
 import requests
 
-from connectors.base import Context, Result, SourceError
-from connectors.rest import HttpClient, as_number, extract, fill, period_variables
+from connectors.base import Context, Result, SourceError, evaluated_day, not_as_of
+from connectors.rest import NO_AS_OF, HttpClient, as_number, extract, fill, period_variables, templated
 from mapping.config import Query
 from mapping.period import Period
 from mapping.results import Observation
@@ -90,11 +90,32 @@ class _TableConnector:
     def describe(self, query: Any) -> str:
         raise NotImplementedError
 
+    def template(self, query: Any) -> Any:
+        """The templated parts of a query's request ({start}, {end}, {as_of}, {period} are filled in there)."""
+        return None
+
+    def as_of_refusal(self, query: Any) -> Optional[SourceError]:
+        """The error for a query that cannot be evaluated as of a past day, or None when it can."""
+        if templated(self.template(query)):
+            return None
+        return not_as_of(self.name, self.describe(query), NO_AS_OF, self.as_of_todo())
+
+    def as_of_todo(self) -> str:
+        return "pass the day to the query as a parameter, e.g. {as_of} (or {end}), if it can answer for a past day"
+
     def fetch(self, queries: Sequence[Query], period: Period, now: datetime) -> dict[Query, Result]:
-        self.prepare()
-        variables = period_variables(period)
-        documents: dict[str, Any] = {}
         results: dict[Query, Result] = {}
+        if period.as_of is not None:  # as of a past day: only a request carrying {end} or {as_of} can answer for it
+            for query in queries:
+                refusal = self.as_of_refusal(query.spec)
+                if refusal is not None:
+                    results[query] = refusal
+            queries = [query for query in queries if query not in results]
+            if not queries:
+                return results
+        self.prepare()
+        variables = period_variables(period, evaluated_day(period, now))
+        documents: dict[str, Any] = {}
         for query in queries:
             spec = query.spec
             method, url, body = self.request(spec, variables)
@@ -140,6 +161,13 @@ class MetabaseConnector(_TableConnector):
 
     def describe(self, query: MetabaseQuery) -> str:
         return f"card {query.card}"
+
+    def template(self, query: MetabaseQuery) -> Any:
+        return query.parameters
+
+    def as_of_todo(self) -> str:
+        return ("give the question a date parameter and set it, e.g. {type: date/single, target: [variable, [template-tag, to]], "
+                "value: \"{as_of}\"} (or {end})")
 
     def rows(self, document: Any, query: MetabaseQuery, what: str) -> list[dict[str, Any]]:
         if not isinstance(document, dict):
@@ -187,6 +215,12 @@ class PowerBIConnector(_TableConnector):
 
     def describe(self, query: PowerBIQuery) -> str:
         return f"dataset {query.dataset} DAX {' '.join(query.dax.split())[:120]}"
+
+    def template(self, query: PowerBIQuery) -> Any:
+        return query.dax
+
+    def as_of_todo(self) -> str:
+        return "filter the DAX by the day, e.g. DATESBETWEEN('Date'[Date], DATEVALUE(\"{start}\"), DATEVALUE(\"{as_of}\")) (or {end})"
 
     def rows(self, document: Any, query: PowerBIQuery, what: str) -> list[dict[str, Any]]:
         if not isinstance(document, dict):
@@ -245,6 +279,11 @@ class SupersetConnector(_TableConnector):
 
     def describe(self, query: SupersetQuery) -> str:
         return f"chart {query.chart}"
+
+    def as_of_refusal(self, query: SupersetQuery) -> Optional[SourceError]:
+        """A chart's data uses the chart's own time range; the request cannot carry a day."""
+        return not_as_of(self.name, self.describe(query), "the chart uses its own time range, and the request has no {end} or {as_of} parameter",
+                         "read the same numbers through a source that takes the day (sql, rest), or leave this KR out of as-of runs")
 
     def rows(self, document: Any, query: SupersetQuery, what: str) -> list[dict[str, Any]]:
         results = document.get("result") if isinstance(document, dict) else None

@@ -1,4 +1,8 @@
-"""The `file` source: a local CSV or XLSX read once per sync with pandas; a cell or an aggregated column per query."""
+"""The `file` source: a local CSV or XLSX read once per sync with pandas; a cell or an aggregated column per query.
+
+As of a past day only a column with `date_column` can answer (its rows up to that day: the period's
+end is already clipped to it); a cell or an undated column holds only today's value and is refused.
+"""
 from __future__ import annotations
 
 import math
@@ -9,7 +13,7 @@ from typing import Any, Sequence
 import pandas as pd
 from openpyxl.utils.cell import coordinate_from_string, column_index_from_string
 
-from connectors.base import Context, Result, SourceError
+from connectors.base import Context, Result, SourceError, not_as_of
 from mapping.config import Query
 from mapping.period import Period
 from mapping.results import Observation
@@ -63,12 +67,19 @@ class FileConnector:
         return frames
 
     def fetch(self, queries: Sequence[Query], period: Period, now: datetime) -> dict[Query, Result]:
-        sheets = {q.spec.sheet for q in queries}
         results: dict[Query, Result] = {}
+        if period.as_of is not None:  # as of a past day: only rows dated by date_column can be cut at that day
+            for query in queries:
+                if not query.spec.date_column:
+                    results[query] = self._not_as_of(query.spec)
+            queries = [query for query in queries if query not in results]
+            if not queries:
+                return results
+        sheets = {q.spec.sheet for q in queries}
         try:
             frames = self._read(sheets)
         except SourceError as exc:
-            return {q: exc for q in queries}
+            return {**results, **{q: exc for q in queries}}
         for query in queries:
             frame = frames[query.spec.sheet]
             try:
@@ -79,6 +90,13 @@ class FileConnector:
             except SourceError as exc:
                 results[query] = exc
         return results
+
+    def _not_as_of(self, query: FileQuery) -> SourceError:
+        sheet = f" sheet {query.sheet!r}" if query.sheet is not None else ""
+        what = f"{self.path.name}{sheet} " + (f"cell {query.cell}" if query.cell else f"column {query.column!r}")
+        reason = "a cell holds only its value today" if query.cell else "the column has no date_column, so rows after that day cannot be told apart"
+        return not_as_of(self.name, what, reason,
+                         "keep one dated row per day or event and read it as a column with date_column (rows up to that day are used)")
 
     def _where(self, query: FileQuery) -> str:
         sheet = f" sheet {query.sheet!r}" if query.sheet is not None else ""

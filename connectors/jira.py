@@ -1,8 +1,9 @@
 """The `jira` source: KR values from JQL on Jira Cloud or Jira Data Center, with as few requests as possible.
 
 One fetch:
-1. serverInfo (skipped when `deployment` is set) tells Cloud from Data Center;
-2. every JQL is rendered from its template with the period's values;
+1. serverInfo (skipped when `deployment` is set, or when no query is left to ask) tells Cloud from Data Center;
+2. every JQL is rendered from its template with the period's values (as of a past day, a template
+   using relative dates or not bounded by {end}/{as_of} is refused first, and Jira is not asked);
 3. the distinct HTTP work is planned: one count per distinct JQL (Cloud approximate-count, Data
    Center total of a one-issue search), one paged listing per distinct JQL that needs issue
    fields (with the union of the fields its measures need); the field list is loaded once;
@@ -20,14 +21,14 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Callable, Iterable, Optional, Sequence, Union
 
-from connectors.base import Context, Result, RetriableError, SourceError
+from connectors.base import Context, Result, RetriableError, SourceError, evaluated_day, not_as_of
 from connectors.jira_client import JiraCaller, MemoJIRA, build_client
 from connectors.jira_measures import (DATE_TYPES, NUMBER_TYPES, FieldCatalog, JiraField, aggregate, durations,
                                       sum_field)
 from mapping.config import Query
 from mapping.period import Period
 from mapping.results import Observation
-from mapping.sources.jira import DURATION_MEASURES, JiraQuery, JiraSource, render_jql, template_values
+from mapping.sources.jira import DURATION_MEASURES, JiraQuery, JiraSource, as_of_obstacle, render_jql, template_values
 
 log = logging.getLogger("okr_sync.jira")
 
@@ -122,6 +123,9 @@ class JiraConnector:
     def fetch(self, queries: Sequence[Query], period: Period, now: datetime) -> dict[Query, Result]:
         if not queries:
             return {}
+        prepared = {query: self._prepare(query.spec, period, now) for query in queries}
+        if all(p.error is not None for p in prepared.values()):  # nothing to ask Jira (e.g. all refused as of a past day)
+            return {query: self._for(p, p.error) for query, p in prepared.items()}  # type: ignore[arg-type]
         try:
             self.detect_deployment()
         except RetriableError as exc:
@@ -129,7 +133,6 @@ class JiraConnector:
         except SourceError as exc:
             raise type(exc)(self._prefixed(str(exc))) from None
         cloud = self.deployment == "cloud"
-        prepared = {query: self._prepare(query.spec, period) for query in queries}
         needs_fields = any(p.error is None and p.spec.measure not in ("count", "ratio") for p in prepared.values())
         if needs_fields or (not cloud and any(p.error is None for p in prepared.values())):
             try:
@@ -144,10 +147,18 @@ class JiraConnector:
                         self._resolve_fields(p, catalog)
         work = self._plan(prepared.values())
         answers = self._run(work, cloud)
-        return {query: self._answer(p, answers, now) for query, p in prepared.items()}
+        until = now if period.as_of is not None else None  # as of a past day: durations must have ended by its end
+        return {query: self._answer(p, answers, now, until) for query, p in prepared.items()}
 
-    def _prepare(self, spec: JiraQuery, period: Period) -> Prepared:
-        values = template_values(period.start, period.end, period.name, spec.params)
+    def _prepare(self, spec: JiraQuery, period: Period, now: datetime) -> Prepared:
+        if period.as_of is not None:
+            for template in spec.jql_templates():
+                reason = as_of_obstacle(template, spec.params)
+                if reason:
+                    return Prepared(spec, error=not_as_of(
+                        self.name, f"JQL {template!r}", reason,
+                        "bound it by the period with absolute dates, e.g. created >= {start} AND created <= {end} (or <= {as_of})"))
+        values = template_values(period.start, period.end, period.name, spec.params, evaluated_day(period, now))
         try:
             return Prepared(spec, *(render_jql(t, values) if t else None for t in (spec.jql, spec.numerator, spec.denominator)))
         except KeyError as exc:
@@ -267,7 +278,8 @@ class JiraConnector:
                 return issues
 
     # -- values -----------------------------------------------------------------------------
-    def _answer(self, p: Prepared, answers: dict[tuple[str, str], Answer], now: datetime) -> Result:
+    def _answer(self, p: Prepared, answers: dict[tuple[str, str], Answer], now: datetime,
+                until: Optional[datetime] = None) -> Result:
         if p.error is not None:
             return self._for(p, p.error)
         spec = p.spec
@@ -287,14 +299,17 @@ class JiraConnector:
                              self.name, total.nulls, total.issues, p.field.label(), p.jql)
                 return Observation(total.value, now, self.name, f"sum of {p.field.label()} over {total.issues} issues{note}: {p.jql}")
             assert p.start is not None and p.end is not None
-            found = durations(issues, p.start, p.end, spec.unit)
+            found = durations(issues, p.start, p.end, spec.unit, until)
             what = f"{spec.from_field} -> {spec.to_field}"
+            later = f" by {until.date()}" if until is not None else ""
             if not found.values:
-                raise NoDurationsError(f"none of the {found.issues} issues matching JQL {p.jql!r} has both {what}; "
+                raise NoDurationsError(f"none of the {found.issues} issues matching JQL {p.jql!r} has both {what}{later}; "
                                        f"the {spec.measure} is undefined until one does")
             value = aggregate(spec.measure, found.values, spec.percentile)
             label = f"p{spec.percentile:g}" if spec.measure == "percentile" else spec.measure
             note = f", {found.skipped} without both dates skipped" if found.skipped else ""
+            if found.later:
+                note += f", {found.later} ending after {until.date()} skipped"  # type: ignore[union-attr]
             return Observation(value, now, self.name,
                                f"{label} of {what} in {spec.unit} over {len(found.values)} issues{note}: {p.jql}")
         except SourceError as exc:

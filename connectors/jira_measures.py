@@ -111,13 +111,21 @@ class Durations:
     values: list[float]
     issues: int
     skipped: int
+    later: int = 0  # issues whose duration ended after `until` (not finished as of that moment)
 
 
-def durations(issues: Sequence[dict[str, Any]], start: JiraField, end: JiraField, unit: str) -> Durations:
-    """Time from `start` to `end` per issue in hours or days; issues missing either date are skipped and counted."""
+def durations(issues: Sequence[dict[str, Any]], start: JiraField, end: JiraField, unit: str,
+              until: datetime | None = None) -> Durations:
+    """Time from `start` to `end` per issue in hours or days; issues missing either date are skipped and counted.
+
+    With `until` (the end of a past day evaluated "as of"), a duration ending after it had not ended
+    then: it is left out and counted in `later`.
+    """
     divisor = 3600.0 if unit == "hours" else 86400.0
+    if until is not None and until.tzinfo is None:
+        until = until.replace(tzinfo=timezone.utc)
     values: list[float] = []
-    skipped = 0
+    skipped = later = 0
     for issue in issues:
         fields = issue.get("fields") or {}
         first, last = fields.get(start.id), fields.get(end.id)
@@ -125,11 +133,14 @@ def durations(issues: Sequence[dict[str, Any]], start: JiraField, end: JiraField
             skipped += 1
             continue
         try:
-            seconds = (parse_jira_time(str(last)) - parse_jira_time(str(first))).total_seconds()
+            finished, began = parse_jira_time(str(last)), parse_jira_time(str(first))
         except ValueError:
             raise FieldTypeError(f"issue {issue.get('key', '?')}: cannot read {start.label()}={first!r} / {end.label()}={last!r} as dates") from None
-        values.append(seconds / divisor)
-    return Durations(values, len(issues), skipped)
+        if until is not None and finished > until:
+            later += 1
+            continue
+        values.append((finished - began).total_seconds() / divisor)
+    return Durations(values, len(issues), skipped, later)
 
 
 def percentile(values: Sequence[float], p: float) -> float:

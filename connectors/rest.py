@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 import math
-from datetime import datetime
+from datetime import date, datetime
 from decimal import Decimal
 from typing import Any, Callable, Mapping, Optional, Sequence
 from urllib.parse import urljoin
@@ -18,7 +18,7 @@ import requests
 from requests.adapters import HTTPAdapter
 from urllib3.util.retry import Retry
 
-from connectors.base import Context, Result, RetriableError, SourceError
+from connectors.base import Context, Result, RetriableError, SourceError, evaluated_day, not_as_of
 from mapping.config import Query
 from mapping.period import Period
 from mapping.results import Observation
@@ -43,7 +43,7 @@ def make_session(settings: HttpSettings) -> requests.Session:
 
 
 def fill(value: Any, variables: Mapping[str, str]) -> Any:
-    """Replace {start}, {end} and {period} in every string of a JSON-like value (other braces are left alone)."""
+    """Replace {start}, {end}, {as_of} and {period} in every string of a JSON-like value (other braces are left alone)."""
     if isinstance(value, str):
         return TEMPLATE.sub(lambda m: variables[m.group(1)], value)
     if isinstance(value, list):
@@ -53,8 +53,23 @@ def fill(value: Any, variables: Mapping[str, str]) -> Any:
     return value
 
 
-def period_variables(period: Period) -> dict[str, str]:
-    return {"start": period.start.isoformat(), "end": period.end.isoformat(), "period": period.name}
+def period_variables(period: Period, as_of: date) -> dict[str, str]:
+    """The template values: first and last day of the period (the last clipped in an as-of evaluation), the day evaluated, its name."""
+    return {"start": period.start.isoformat(), "end": period.end.isoformat(), "as_of": as_of.isoformat(), "period": period.name}
+
+
+def templated(value: Any, names: tuple[str, ...] = ("end", "as_of")) -> bool:
+    """Does any string of a JSON-like value (as `fill` walks it) hold one of these template names?"""
+    if isinstance(value, str):
+        return any(match.group(1) in names for match in TEMPLATE.finditer(value))
+    if isinstance(value, list):
+        return any(templated(item, names) for item in value)
+    if isinstance(value, dict):
+        return any(templated(item, names) for item in value.values())
+    return False
+
+
+NO_AS_OF = "the request has no {end} or {as_of} parameter"
 
 
 def as_number(value: Any, what: str) -> float:
@@ -178,13 +193,22 @@ class RestConnector:
         return {}, None
 
     def fetch(self, queries: Sequence[Query], period: Period, now: datetime) -> dict[Query, Result]:
+        results: dict[Query, Result] = {}
+        if period.as_of is not None:  # as of a past day: only a request carrying {end} or {as_of} can answer for it
+            for query in queries:
+                spec = query.spec
+                if not templated([spec.path, spec.params, spec.body]):
+                    results[query] = not_as_of(self.name, f"request {spec.method} {spec.path or '/'}", NO_AS_OF,
+                                               "pass the day to the API, e.g. params: {to: \"{as_of}\"} (or {end}), if it can answer for a past day")
+            queries = [query for query in queries if query not in results]
+            if not queries:
+                return results
         headers, basic = self._auth()
         self.client.session.headers.update(self.settings.headers)
         self.client.session.headers.update(headers)
         self.client.session.auth = basic
-        variables = period_variables(period)
+        variables = period_variables(period, evaluated_day(period, now))
         documents: dict[str, Any] = {}
-        results: dict[Query, Result] = {}
         for query in queries:
             spec: RestQuery = query.spec
             request = {"method": spec.method, "path": fill(spec.path, variables), "params": fill(spec.params, variables),

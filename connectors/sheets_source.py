@@ -3,6 +3,10 @@
 A query is a cell, a named range or a table column aggregated over matching rows. Values are read
 unformatted (numbers arrive as numbers); text is parsed with mapping.values.parse_number in the
 source's declared decimal convention, and anything else is an error naming the tab, row and column.
+
+As of a past day only a table column with `date_column` can answer (its rows up to that day: the
+period's end is already clipped to it); a cell, a named range or an undated column is refused
+without reading the spreadsheet for it.
 """
 from __future__ import annotations
 
@@ -10,7 +14,7 @@ from datetime import date, datetime, timedelta
 from statistics import fmean
 from typing import Any, Optional, Sequence
 
-from connectors.base import Context, Result, SourceError
+from connectors.base import Context, Result, SourceError, not_as_of
 from connectors.sheets_client import SheetsClient
 from mapping.config import Query
 from mapping.period import Period
@@ -63,6 +67,29 @@ class SheetsConnector:
         return self._client
 
     def fetch(self, queries: Sequence[Query], period: Period, now: datetime) -> dict[Query, Result]:
+        refused: dict[Query, Result] = {}
+        if period.as_of is not None:  # as of a past day: only rows dated by date_column can be cut at that day
+            for query in queries:
+                if not query.spec.date_column:
+                    refused[query] = self._not_as_of(query.spec)
+            queries = [query for query in queries if query not in refused]
+            if not queries:
+                return refused
+        return {**refused, **self._fetch(queries, period, now)}
+
+    def _not_as_of(self, query: SheetsQuery) -> SourceError:
+        if query.cell:
+            tab, cell = split_cell(query.cell)
+            what, reason = f"cell '{tab or query.worksheet}'!{cell}", "a cell holds only its value today"
+        elif query.named_range:
+            what, reason = f"named range {query.named_range!r}", "a named range holds only its value today"
+        else:
+            what = f"tab {query.worksheet!r} column {query.column!r}"
+            reason = "the column has no date_column, so rows after that day cannot be told apart"
+        return not_as_of(self.name, what, reason,
+                         "keep one dated row per day or event in a table and read it as a column with date_column (rows up to that day are used)")
+
+    def _fetch(self, queries: Sequence[Query], period: Period, now: datetime) -> dict[Query, Result]:
         ranges: list[str] = []
         for query in queries:
             wanted = query.spec.sheet_range()

@@ -1,4 +1,4 @@
-"""The `sql` source: one aggregate SELECT per distinct query, with the period bound as :start/:end.
+"""The `sql` source: one aggregate SELECT per distinct query, with the period bound as :start/:end/:as_of.
 
 Read-only in three independent layers, each of which alone stops a write:
 1. the query text is parsed in the source's own dialect and refused unless it is one read-only
@@ -8,9 +8,13 @@ Read-only in three independent layers, each of which alone stops a write:
 3. the role must not be able to write or touch server files (connectors.sql_privileges): a source
    whose role can is refused unless it says `allow_write_privileges: true`.
 All KRs of one source share one pooled engine and run on one connection.
+
+As of a past day (`period.as_of` set, `:end` already clipped to it) a query must be bounded by
+`:end` or `:as_of`; one that is not is refused without being sent (its answer would be today's).
 """
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
@@ -21,7 +25,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.exc import ArgumentError, DBAPIError, NoSuchModuleError, SQLAlchemyError
 
-from connectors.base import Context, Result, RetriableError, SourceError
+from connectors.base import Context, Result, RetriableError, SourceError, evaluated_day, not_as_of
 from mapping.config import Query
 from mapping.period import Period
 from mapping.results import Observation
@@ -31,6 +35,7 @@ from mapping.sources.sql import SqlSource
 from mapping.sql_guard import DIALECTS, ReadOnlyViolation, guard_sql
 
 MAX_SERIES_ROWS = 5000
+_BIND = re.compile(r"(?<![:\w\\]):(\w+)(?![:\w])")  # how sqlalchemy.text() finds :name parameters
 _TIMEOUT_MARKERS = ("statement timeout", "max_statement_time", "max_execution_time", "interrupted", "query timeout", "timeout expired")
 
 
@@ -57,11 +62,20 @@ def resolve_url(raw: str, context: Context) -> sa.URL:
     return url
 
 
-def bind_params(period: Period, dialect: str) -> dict[str, Any]:
-    """The period as bound parameters; SQLite stores dates as ISO text, so it gets ISO strings."""
+def bind_params(period: Period, dialect: str, as_of: date) -> dict[str, Any]:
+    """The period as bound parameters; SQLite stores dates as ISO text, so it gets ISO strings.
+
+    :as_of is the evaluated day (today in a normal sync); :end is the period's last day, already
+    clipped to the evaluated day in an as-of evaluation.
+    """
     if dialect == "sqlite":
-        return {"start": period.start.isoformat(), "end": period.end.isoformat(), "period": period.name}
-    return {"start": period.start, "end": period.end, "period": period.name}
+        return {"start": period.start.isoformat(), "end": period.end.isoformat(), "as_of": as_of.isoformat(), "period": period.name}
+    return {"start": period.start, "end": period.end, "as_of": as_of, "period": period.name}
+
+
+def bound_names(sql: str) -> set[str]:
+    """The :name parameters a (comment-free) query text uses."""
+    return set(_BIND.findall(sql))
 
 
 def to_number(value: Any, what: str) -> float:
@@ -105,6 +119,7 @@ class SqlConnector:
     def __init__(self, name: str, settings: SqlSource, context: Context, engine: Engine | None = None):
         self.name, self.settings, self.context = name, settings, context
         self._engine = engine
+        self._role: RoleReport | None = None
 
     def _url(self) -> sa.URL:
         raw = self.settings.url or self.context.secret(self.settings.url_env or "", f"URL of source {self.name!r}")
@@ -168,13 +183,20 @@ class SqlConnector:
                 checked[query] = guard_sql(query.spec.sql, engine.dialect.name)
             except ReadOnlyViolation as exc:
                 results[query] = SourceError(f"source {self.name!r}: refused to run the query: it {exc}")
+        if period.as_of is not None:  # as of a past day: only a query bounded by :end or :as_of answers for that day
+            for query, text in list(checked.items()):
+                if not bound_names(text) & {"end", "as_of"}:
+                    del checked[query]
+                    results[query] = not_as_of(self.name, "query", "the query is not bounded by :end or :as_of",
+                                               "bound it, e.g. WHERE day <= :as_of (or BETWEEN :start AND :end), so rows after that day are left out")
         if not checked:
             return results
-        params = bind_params(period, engine.dialect.name)
+        params = bind_params(period, engine.dialect.name, evaluated_day(period, now))
         with self.connect() as connection:
-            self.check_role(connection)
+            if self._role is None:  # once per connector: a backfill reuses it for every day
+                self._role = self.check_role(connection)
             for query, text in checked.items():
-                results[query] = self._run(connection, query, text, params, now)
+                results[query] = self._run(connection, query, text, params, now, period.as_of)
         return results
 
     def _execute(self, connection: sa.Connection, sql: str, params: dict[str, Any], limit: int) -> tuple[list, int]:
@@ -184,7 +206,8 @@ class SqlConnector:
                 return [], -1
             return list(result.fetchmany(limit)), len(result.keys())
 
-    def _run(self, connection: sa.Connection, query: Query, text: str, params: dict[str, Any], now: datetime) -> Result:
+    def _run(self, connection: sa.Connection, query: Query, text: str, params: dict[str, Any], now: datetime,
+             as_of: date | None = None) -> Result:
         what = f"source {self.name!r}: query"
         series = bool(getattr(query.spec, "series", False))
         try:
@@ -198,7 +221,7 @@ class SqlConnector:
         if columns == -1:
             return SourceError(f"{what} returned no result set; it must be a SELECT returning one number")
         if series:
-            return self._series(rows, columns, what, text, now)
+            return self._series(rows, columns, what, text, now, as_of)
         if not rows:
             return SourceError(f"{what} returned no row; aggregate (SUM, AVG, COUNT...) so it returns exactly one")
         if len(rows) > 1:
@@ -211,7 +234,8 @@ class SqlConnector:
             return exc
         return Observation(value, now, self.name, text)
 
-    def _series(self, rows: list, columns: int, what: str, text: str, now: datetime) -> Result:
+    def _series(self, rows: list, columns: int, what: str, text: str, now: datetime, as_of: date | None = None) -> Result:
+        """The points by day, newest = current value; as of a past day, points after that day are dropped."""
         if columns != 2:
             return SourceError(f"{what} (series) returned {columns} columns; select a date and a number per row")
         if not rows:
@@ -228,6 +252,10 @@ class SqlConnector:
         except SourceError as exc:
             return exc
         ordered = tuple(sorted(points.items()))
+        if as_of is not None:
+            ordered = tuple(point for point in ordered if point[0] <= as_of)
+            if not ordered:
+                return SourceError(f"{what} (series) returned no rows up to {as_of}, the day evaluated")
         return SeriesObservation(ordered[-1][1], now, self.name, text, points=ordered)
 
     def close(self) -> None:

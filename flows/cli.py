@@ -1,17 +1,17 @@
-"""The okr-sync command line: validate, schema, run, preview, example."""
+"""The okr-sync command line: validate, schema, run, preview, backfill, history, explain, example."""
 from __future__ import annotations
 
 import json
 import logging
 import os
 import sys
-from datetime import date, datetime
+from datetime import date
 from pathlib import Path
 from typing import Optional
-from zoneinfo import ZoneInfo
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table as RichTable
 
 from mapping.errors import OkrSyncError
@@ -44,14 +44,13 @@ def _fail(exc: BaseException) -> None:
     raise typer.Exit(EXIT_IO)
 
 
-def _parse_now(value: Optional[str], timezone: str) -> Optional[datetime]:
+def _parse_day(value: Optional[str], option: str = "--as-of") -> Optional[date]:
     if value is None:
         return None
     try:
-        moment = datetime.fromisoformat(value)
+        return date.fromisoformat(value)
     except ValueError:
-        raise typer.BadParameter(f"{value!r} is not an ISO date or datetime like 2026-11-28 or 2026-11-28T09:00") from None
-    return moment if moment.tzinfo else moment.replace(tzinfo=ZoneInfo(timezone))
+        raise typer.BadParameter(f"{option} {value!r} is not an ISO date like 2026-10-15") from None
 
 
 def _fmt(value: Optional[float], percent: bool = False) -> str:
@@ -127,16 +126,16 @@ def schema() -> None:
     out.print_json(json.dumps(config_schema()))
 
 
-def _run(config_path: Path, now: Optional[str], write: bool) -> None:
+def _run(config_path: Path, as_of: Optional[str], write: bool) -> None:
     from flows.pipeline import run_sync
+    day = _parse_day(as_of)
     try:
         config = _load(config_path)
-        moment = _parse_now(now, config.timezone)
         if write and os.environ.get("PREFECT_API_URL"):
-            _run_as_flow(config_path, moment)
+            _run_as_flow(config_path, day)
             return
         with err.status("syncing...") as status:
-            outcome = run_sync(config, moment, write=write, progress=lambda step: status.update(step + "..."))
+            outcome = run_sync(config, as_of=day, write=write, progress=lambda step: status.update(step + "..."))
     except typer.BadParameter:
         raise
     except Exception as exc:  # noqa: BLE001
@@ -151,26 +150,105 @@ def _run(config_path: Path, now: Optional[str], write: bool) -> None:
         raise typer.Exit(EXIT_STALE)
 
 
-def _run_as_flow(config_path: Path, now: Optional[datetime]) -> None:
+def _run_as_flow(config_path: Path, as_of: Optional[date]) -> None:
     from flows.sync import sync_okrs
-    state = sync_okrs(str(config_path), now=now, return_state=True)
+    state = sync_okrs(str(config_path), as_of=as_of, return_state=True)
     out.print(f"flow run {state.state_details.flow_run_id}: {state.name} - {state.message or ''}", highlight=False, soft_wrap=True)
     if not state.is_completed():
         raise typer.Exit(EXIT_STALE)
 
 
+AS_OF_HELP = "compute every KR as it stood at the end of this past day (ISO date); sources that cannot say are reported per KR"
+
+
 @app.command()
 def run(config: Path = typer.Argument(..., help="okrs.yaml to sync"),
-        now: Optional[str] = typer.Option(None, help="pretend it is this date/time (ISO), e.g. to re-score a past day")) -> None:
+        as_of: Optional[str] = typer.Option(None, "--as-of", help=AS_OF_HELP)) -> None:
     """Sync once: fetch every source, score, record history and write the outputs."""
-    _run(config, now, write=True)
+    _run(config, as_of, write=True)
 
 
 @app.command()
 def preview(config: Path = typer.Argument(..., help="okrs.yaml to compute"),
-            now: Optional[str] = typer.Option(None, help="pretend it is this date/time (ISO)")) -> None:
+            as_of: Optional[str] = typer.Option(None, "--as-of", help=AS_OF_HELP)) -> None:
     """Compute and show everything a sync would, without recording or writing anything."""
-    _run(config, now, write=False)
+    _run(config, as_of, write=False)
+
+
+@app.command()
+def backfill(config: Path = typer.Argument(..., help="okrs.yaml whose history to fill"),
+             first: str = typer.Option(..., "--from", help="first day to evaluate (ISO date)"),
+             last: str = typer.Option(..., "--to", help="last day to evaluate (ISO date; days from today on are left to `run`)"),
+             every: str = typer.Option("day", "--every", help="day or week (every 7 days from --from)"),
+             overwrite: bool = typer.Option(False, "--overwrite", help="evaluate days already recorded again")) -> None:
+    """Fill the history of past days, one as-of evaluation per day; resumable, outputs untouched."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+    from flows.backfill import run_backfill
+    start, end = _parse_day(first, "--from"), _parse_day(last, "--to")
+    if every not in ("day", "week"):
+        raise typer.BadParameter(f"--every {every!r}: use day or week")
+    try:
+        loaded = _load(config)
+        with Progress(TextColumn("backfill {task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
+                      console=err, transient=True) as bar:
+            task = bar.add_task("", total=None)
+            outcome = run_backfill(loaded, start, end, every=every, overwrite=overwrite,  # type: ignore[arg-type]
+                                   progress=lambda day, done, total: bar.update(task, description=str(day), completed=done, total=total))
+    except Exception as exc:  # noqa: BLE001
+        _fail(exc)
+    out.print(f"backfill: {len(outcome.evaluated)} day(s) evaluated, {len(outcome.skipped)} already recorded and skipped"
+              + (" (use --overwrite to evaluate them again)" if outcome.skipped else "")
+              + "; outputs unchanged: the next `okr-sync run` publishes the trend", highlight=False, soft_wrap=True)
+    if not outcome.ok:
+        for kr_id, days in sorted(outcome.stale.items()):
+            err.print(f"warning: {kr_id}: not evaluated on {days} day(s): {outcome.errors[kr_id]}", markup=False, highlight=False, soft_wrap=True)
+        raise typer.Exit(EXIT_STALE)
+
+
+@app.command()
+def history(config: Path = typer.Argument(..., help="okrs.yaml whose history to show"),
+            krs: Optional[list[str]] = typer.Argument(None, help="KR ids (default: all)"),
+            period: Optional[str] = typer.Option(None, "--period", help="another period of this config's workspace, e.g. 2026-Q3"),
+            fmt: str = typer.Option("table", "--format", help="table, csv or json")) -> None:
+    """Show the recorded series of this config's KRs (with a sparkline per KR in the table)."""
+    from flows.history_view import by_kr, format_history, history_rows, sparkline
+    if fmt not in ("table", "csv", "json"):
+        raise typer.BadParameter(f"--format {fmt!r}: use table, csv or json")
+    try:
+        loaded = _load(config, check_env=False)
+        rows = history_rows(loaded, list(krs or []), period)
+    except Exception as exc:  # noqa: BLE001
+        _fail(exc)
+    if fmt != "table":
+        sys.stdout.write(format_history(rows, fmt))
+        return
+    shown = period or loaded.period_obj().name
+    if not rows:
+        out.print(f"no history recorded for workspace {loaded.workspace_id!r} in period {shown}", markup=False, highlight=False)
+        return
+    table = RichTable(title=f"History of workspace {loaded.workspace_id} - period {shown}", title_justify="left")
+    for name, justify in (("KR", "left"), ("Days", "right"), ("First", "left"), ("Last", "left"), ("Latest", "right"), ("Trend", "left")):
+        table.add_column(name, justify=justify, no_wrap=True)  # type: ignore[arg-type]
+    for kr_id, series in by_kr(rows).items():
+        table.add_row(escape(kr_id), str(len(series)), series[0]["day"], series[-1]["day"], _fmt(series[-1]["value"]), sparkline(series))
+    out.print(table)
+
+
+@app.command()
+def explain(config: Path = typer.Argument(..., help="okrs.yaml the KR is in"),
+            kr: str = typer.Argument(..., help="the KR id"),
+            as_of: Optional[str] = typer.Option(None, "--as-of", help="explain the KR as it stood at the end of this past day")) -> None:
+    """Where a KR's number comes from, step by step (evaluates that KR's sources now; records nothing)."""
+    from flows.history_view import explain as explain_kr
+    day = _parse_day(as_of)
+    try:
+        loaded = _load(config)
+        lines = explain_kr(loaded, kr, as_of=day)
+    except Exception as exc:  # noqa: BLE001
+        _fail(exc)
+    for line in lines:
+        out.print(line, markup=False, highlight=False, soft_wrap=True)
 
 
 @app.command()

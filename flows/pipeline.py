@@ -10,16 +10,17 @@ import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import date, datetime, time as day_time
 from pathlib import Path
 from typing import Callable, Mapping, Optional
 from zoneinfo import ZoneInfo
 
 from connectors.base import Context, Result, RetriableError, SourceError
-from connectors.history import HistoryStore
+from connectors.history import HistoryError, HistoryStore, Scope, SourceOutcome
 from connectors.registry import open_connector
 from connectors.xlsx import write_xlsx
 from mapping.config import Config, KeyResult, Query
+from mapping.errors import ConfigError, OkrSyncError, Problem
 from mapping.formula import combine, parse_formula
 from mapping.period import Period
 from mapping.quality import HeldBack, gate
@@ -109,8 +110,21 @@ def fetch_with_retries(config: Config, name: str, queries: list[Query], period: 
     raise AssertionError("unreachable")
 
 
-def settle(name: str, queries: list[Query], run: Callable[[], dict[Query, Result]]) -> dict[Query, Result]:
-    """Run a source's fetch; any failure of the whole batch becomes that error on each of its queries."""
+def settle(name: str, queries: list[Query], run: Callable[[], dict[Query, Result]],
+           outcomes: Optional[list[SourceOutcome]] = None) -> dict[Query, Result]:
+    """Run a source's fetch; any failure of the whole batch becomes that error on each of its queries.
+
+    With `outcomes`, what the batch did (queries, failures, seconds, first error) is appended for the run ledger.
+    """
+    started = time.perf_counter()
+    answers = _settle(name, queries, run)
+    if outcomes is not None:
+        errors = [str(a) for a in answers.values() if isinstance(a, SourceError)]
+        outcomes.append(SourceOutcome(name, len(queries), len(errors), time.perf_counter() - started, errors[0] if errors else ""))
+    return answers
+
+
+def _settle(name: str, queries: list[Query], run: Callable[[], dict[Query, Result]]) -> dict[Query, Result]:
     try:
         answers = run()
     except (SourceError, RetriableError) as exc:
@@ -125,7 +139,7 @@ def settle(name: str, queries: list[Query], run: Callable[[], dict[Query, Result
 
 
 def fetch_all_local(config: Config, plan: Plan, period: Period, now: datetime, context: Context,
-                    max_workers: int = 4) -> dict[Query, Result]:
+                    max_workers: int = 4, outcomes: Optional[list[SourceOutcome]] = None) -> dict[Query, Result]:
     """Every source's batch, concurrently in threads, each with its own retries."""
     answers: dict[Query, Result] = {}
     if not plan.by_source:
@@ -133,7 +147,8 @@ def fetch_all_local(config: Config, plan: Plan, period: Period, now: datetime, c
     with ThreadPoolExecutor(max_workers=min(max_workers, len(plan.by_source))) as pool:
         futures = {
             name: pool.submit(settle, name, queries,
-                              lambda name=name, queries=queries: fetch_with_retries(config, name, queries, period, now, context))
+                              lambda name=name, queries=queries: fetch_with_retries(config, name, queries, period, now, context),
+                              outcomes)
             for name, queries in plan.by_source.items()
         }
         for future in futures.values():
@@ -185,7 +200,7 @@ def score_all(config: Config, plan: Plan, answers: dict[Query, Result], now: dat
     period = config.period_obj()
     elapsed = period.elapsed(now)
     ids = [kr.id for _, kr in config.key_results()]
-    last_good = history.last_good(ids) if history else {}
+    last_good = history.last_good(ids, up_to=now.date()) if history else {}
     errors = history.current_errors(ids) if history else {}
     previous = history.previous_values(ids, now.date()) if history else {}
     results: dict[str, KRResult] = {}
@@ -218,10 +233,44 @@ def score_all(config: Config, plan: Plan, answers: dict[Query, Result], now: dat
     return results
 
 
+def history_scope(config: Config) -> Scope:
+    """The series this config reads and writes: its workspace in its period."""
+    return Scope(config.workspace_id, config.period_obj().name, config.period_name_of)
+
+
 def open_history(config: Config, context: Context, read_only: bool = False) -> Optional[HistoryStore]:
     """The configured history store; in read-only mode None when it does not exist yet (nothing is created)."""
     url = context.secret(config.history_env, "history URL") if config.history_env else config.history
-    return HistoryStore.open(url, context, read_only=read_only)
+    return HistoryStore.open(url, context, read_only=read_only, scope=history_scope(config))
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    """The moment a sync computes: `now` for scoring, the day it is recorded under, the period its sources are asked for."""
+
+    now: datetime
+    day: date
+    query_period: Period
+    past: bool  # an as-of evaluation of a day before today
+
+
+def evaluation(config: Config, now: Optional[datetime] = None, as_of: Optional[date] = None) -> Evaluation:
+    """Today (or `now`), or the end of day `as_of` in the config's time zone with sources asked as of that day."""
+    today = now or now_in(config)
+    period = config.period_obj()
+    if as_of is None or as_of >= today.date():
+        return Evaluation(today, today.date(), period, False)
+    if as_of < period.start:
+        raise ConfigError([Problem(str(config.file), None, "period", f"--as-of {as_of} is before period {period.name} starts ({period.start})",
+                                   "pick a day in the period, or evaluate the earlier period with its own config")])
+    moment = datetime.combine(as_of, day_time(23, 59, 59), tzinfo=ZoneInfo(config.timezone))
+    return Evaluation(moment, as_of, period.until(as_of), True)
+
+
+def _params(config: Config, ev: Evaluation) -> dict[str, str]:
+    """The parameters every query of this evaluation was bound to (recorded with each KR in the run ledger)."""
+    return {"start": ev.query_period.start.isoformat(), "end": ev.query_period.end.isoformat(),
+            "as_of": ev.day.isoformat(), "period": ev.query_period.name}
 
 
 def publish(config: Config, tables: list[Table], context: Optional[Context] = None) -> list[Path | str]:
@@ -237,45 +286,72 @@ def publish(config: Config, tables: list[Table], context: Optional[Context] = No
     return written
 
 
-def run_sync(config: Config, now: datetime | None = None, *, write: bool = True, run_id: str | None = None,
-             fetch_all: Callable[..., dict[Query, Result]] = fetch_all_local,
-             env: Mapping[str, str] | None = None,
+def run_sync(config: Config, now: datetime | None = None, *, as_of: Optional[date] = None, write: bool = True,
+             run_id: str | None = None, fetch_all: Callable[..., dict[Query, Result]] = fetch_all_local,
+             env: Mapping[str, str] | None = None, publish_outputs: bool = True, kind: str = "sync",
              progress: Callable[[str], None] = lambda step: None) -> SyncOutcome:
-    """The whole sync. With write=False (preview) nothing is recorded or written."""
-    now = now or now_in(config)
+    """The whole sync. With write=False (preview) nothing is recorded or written.
+
+    With `as_of` (a day before today) every KR is computed as it stood at the end of that day: sources are
+    asked as of that day, expected progress and status use that day, and the values are recorded under it.
+    Every writing run is logged in the run ledger: running, then completed / failed (a failed source or
+    output), or crashed (found unfinished by a later run).
+    """
+    ev = evaluation(config, now, as_of)
+    now = ev.now
     run_id = run_id or uuid.uuid4().hex
     context = context_of(config, env)
     period = config.period_obj()
     register_client = None
-    if config.okrs is not None:
-        progress("reading the OKR register")
-        config, register_client = load_register(config, context)
-    plan = make_plan(config)
     history = open_history(config, context, read_only=not write)
+    if write:
+        assert history is not None
+        history.begin_run(run_id, datetime.now(ZoneInfo(config.timezone)), str(config.file), "as-of" if ev.past else kind,
+                          ev.day if ev.past else None)
+    outcomes: list[SourceOutcome] = []
+    status, error = "failed", "the run stopped before it finished"
     try:
+        if config.okrs is not None:
+            progress("reading the OKR register")
+            config, register_client = load_register(config, context)
+        plan = make_plan(config)
         progress(f"fetching {plan.query_count} queries from {len(plan.by_source)} sources")
-        answers = fetch_all(config, plan, period, now, context)
+        answers = fetch_all(config, plan, ev.query_period, now, context, outcomes=outcomes)
         progress("scoring")
         results = score_all(config, plan, answers, now, history, manual_observations(config, now))
         objectives = rollup(config, results)
         # the History table: recent values per KR, read before today's record (today's values are laid over)
         points = max([output.history_points for output in config.outputs if output.kind == "sheets"], default=HISTORY_POINTS)
-        series = history.recent([kr.id for _, kr in config.key_results()], points) if history else {}
-        tables = build_report(config, results, objectives, series, now.date(), points)
+        series = history.recent([kr.id for _, kr in config.key_results()], points, up_to=ev.day) if history else {}
+        tables = build_report(config, results, objectives, series, ev.day, points)
         outcome = SyncOutcome(run_id, now, period, results, objectives, tables, plan)
         if write:
             assert history is not None
             progress("recording history")
-            history.record(run_id, now.date(), results.values(), now, str(config.file), period.name, outcome.failed_sources)
-            progress("writing outputs")
-            outcome.written = publish(config, tables, context)
-            if config.okrs is not None and config.okrs.write_back and register_client is not None:
-                from connectors.sheets_register import write_register
-                progress("writing the register")
-                write_register(config.okrs, config._register, results, now, register_client)
+            history.record(run_id, ev.day, results.values(), now, track_errors=not ev.past, params=_params(config, ev))
+            if config.history_retention_days:
+                history.prune(config.history_retention_days, ev.day if not ev.past else now_in(config).date())
+            if publish_outputs:
+                progress("writing outputs")
+                outcome.written = publish(config, tables, context)
+                if config.okrs is not None and config.okrs.write_back and register_client is not None:
+                    from connectors.sheets_register import write_register
+                    progress("writing the register")
+                    write_register(config.okrs, config._register, results, now, register_client)
+        status = "completed" if outcome.ok else "failed"
+        error = "" if outcome.ok else outcome.failure_message()
         return outcome
+    except BaseException as exc:
+        error = f"{type(exc).__name__}: {exc}" if not isinstance(exc, OkrSyncError) else str(exc)
+        raise
     finally:
         if history is not None:
+            if write:
+                try:
+                    history.finish_run(run_id, datetime.now(ZoneInfo(config.timezone)), status,
+                                       len(config.key_results()), outcomes, error)
+                except HistoryError:
+                    log.warning("could not close run %s in the history ledger", run_id)
             history.close()
 
 

@@ -1,7 +1,7 @@
 """The `sync_okrs` Prefect flow: one task per source, then score, record and publish."""
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from pathlib import Path
 from typing import Any, Optional
 
@@ -13,6 +13,7 @@ from prefect.states import Completed, Failed
 from prefect.tasks import exponential_backoff
 
 from connectors.base import Context, Result, RetriableError
+from connectors.history import SourceOutcome
 from flows.pipeline import Plan, SyncOutcome, fetch_source, run_sync, settle
 from mapping.config import Config, Query
 from mapping.errors import ConfigError
@@ -39,8 +40,11 @@ def fetch_source_task(config: Config, name: str, queries: list[Query], period: P
     return fetch_source(config, name, queries, period, now, context)
 
 
-def fetch_all_tasks(config: Config, plan: Plan, period: Period, now: datetime, context: Context) -> dict[Query, Result]:
-    """Submit one task per source, concurrently; a failed task marks only its own queries failed."""
+def fetch_all_tasks(config: Config, plan: Plan, period: Period, now: datetime, context: Context,
+                    outcomes: Optional[list[SourceOutcome]] = None) -> dict[Query, Result]:
+    """Submit one task per source, concurrently; a failed task marks only its own queries failed.
+
+    A source's seconds in `outcomes` run from submitting its task to collecting its result."""
     delays = exponential_backoff(config.fetch.retry_delay_seconds) if config.fetch.retry_delay_seconds else 0
     futures = {
         name: fetch_source_task.with_options(name=f"fetch-{name}", retries=config.fetch.retries, retry_delay_seconds=delays)
@@ -49,7 +53,7 @@ def fetch_all_tasks(config: Config, plan: Plan, period: Period, now: datetime, c
     }
     answers: dict[Query, Result] = {}
     for name, future in futures.items():
-        answers.update(settle(name, plan.by_source[name], future.result))
+        answers.update(settle(name, plan.by_source[name], future.result, outcomes))
     return answers
 
 
@@ -64,7 +68,7 @@ def _publish_artifacts(outcome: SyncOutcome) -> None:
 
 
 @flow(name="sync-okrs", log_prints=False)
-def sync_okrs(config_path: str = "okrs.yaml", now: Optional[datetime] = None) -> Any:
+def sync_okrs(config_path: str = "okrs.yaml", now: Optional[datetime] = None, as_of: Optional[date] = None) -> Any:
     """Sync all KRs of one okrs.yaml: fetch every source, score, record history, publish outputs.
 
     Ends Failed (naming the failed sources and KRs) when any source failed; every other KR is still published.
@@ -77,7 +81,7 @@ def sync_okrs(config_path: str = "okrs.yaml", now: Optional[datetime] = None) ->
         return Failed(message=str(exc))
     context = FlowRunContext.get()
     run_id = str(context.flow_run.id) if context and context.flow_run else None
-    outcome = run_sync(config, now, run_id=run_id, fetch_all=fetch_all_tasks)
+    outcome = run_sync(config, now, as_of=as_of, run_id=run_id, fetch_all=fetch_all_tasks)
     logger.info("synced %d KRs over %d distinct queries; wrote %s", len(outcome.results), outcome.plan.query_count,
                 ", ".join(str(p) for p in outcome.written) or "no outputs")
     _publish_artifacts(outcome)

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
@@ -160,6 +161,9 @@ class Config(StrictModel):
 
     model_config = ConfigDict(extra="forbid", frozen=False)
     period: Union[str, PeriodSpec] = Field(description="2026-Q4, 2026-11, or {name, start, end}")
+    workspace: Optional[str] = Field(None, pattern=ID_PATTERN, max_length=100,
+                                     description="the history series this config writes (default: <folder>-<file name>); renaming it starts a new series")
+    history_retention_days: Optional[int] = Field(None, ge=1, description="delete recorded days and runs older than this (default: keep everything)")
     timezone: str = Field("UTC", description="IANA zone in which days and 'now' are counted")
     history: str = Field("sqlite:///.okr-sync/history.db", description="SQLAlchemy URL of the history store (relative SQLite paths are relative to the config file)")
     history_env: Optional[str] = Field(None, description="env var holding the history URL (overrides history)")
@@ -193,3 +197,22 @@ class Config(StrictModel):
 
     def key_results(self) -> list[tuple[Objective, KeyResult]]:
         return [(objective, kr) for objective in self.objectives for kr in objective.key_results]
+
+    @property
+    def workspace_id(self) -> str:
+        """The `workspace:` key, else `<folder>-<file stem>` of the config file, lower-case (stable across checkouts)."""
+        if self.workspace:
+            return self.workspace
+        parts = [self._file.resolve().parent.name, self._file.stem]
+        slug = re.sub(r"[^a-z0-9_.-]+", "-", "-".join(p for p in parts if p).lower()).strip("-.")
+        return slug or "okrs"
+
+    def period_name_of(self, day: date) -> str:
+        """The name of the period `day` falls in, counted like this config's period: its own name inside it,
+        else the quarter (for a quarter or an explicit range) or the month (for a month) of that day."""
+        period = self.period_obj()
+        if period.start <= day <= period.end:
+            return period.name
+        if isinstance(self.period, str) and re.match(r"^\d{4}-\d{2}$", self.period.strip()):
+            return f"{day.year}-{day.month:02d}"
+        return f"{day.year}-Q{(day.month - 1) // 3 + 1}"

@@ -2,8 +2,9 @@
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, datetime, time, timedelta, timezone
+from typing import Optional
 
 
 class PeriodError(ValueError):
@@ -12,15 +13,27 @@ class PeriodError(ValueError):
 
 @dataclass(frozen=True)
 class Period:
-    """A named, inclusive date range (start and end are both part of the period)."""
+    """A named, inclusive date range (start and end are both part of the period).
+
+    `as_of` is set only when a past day is evaluated (`until`): sources are then asked for the period
+    as it stood at the end of that day, and `end` is already clipped to it. A normal sync leaves it None.
+    """
 
     name: str
     start: date
     end: date
+    as_of: Optional[date] = None
 
     def __post_init__(self) -> None:
         if self.end < self.start:
             raise PeriodError(f"period {self.name!r} ends ({self.end}) before it starts ({self.start})")
+
+    def until(self, day: date) -> "Period":
+        """The period as it stood at the end of `day`: `end` clipped to that day, `as_of` set to it."""
+        if day < self.start:
+            raise PeriodError(f"period {self.name!r} had not started on {day} (it starts {self.start}); "
+                              "pick a day in the period, or evaluate the earlier period with its own config")
+        return replace(self, end=min(self.end, day), as_of=day)
 
     def elapsed(self, now: datetime) -> float:
         """Share of the period gone by at `now`, 0 before it starts and 1 once it is over."""

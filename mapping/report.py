@@ -4,6 +4,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any, Literal, Mapping, Optional, Sequence
+from zoneinfo import ZoneInfo
 
 from mapping.config import Config
 from mapping.results import KRResult
@@ -52,9 +53,13 @@ OBJECTIVE_COLUMNS = [
 ]
 
 
-def _naive(moment: datetime | None) -> datetime | None:
-    """Spreadsheets have no time zones: show wall-clock time in the config's zone."""
-    return moment.replace(tzinfo=None, microsecond=0) if moment else None
+def _naive(moment: datetime | None, zone: str) -> datetime | None:
+    """Spreadsheets have no time zones: show wall-clock time in the config's zone (a UTC time from history is converted)."""
+    if moment is None:
+        return None
+    if moment.tzinfo is not None:
+        moment = moment.astimezone(ZoneInfo(zone))
+    return moment.replace(tzinfo=None, microsecond=0)
 
 
 def summary_table(config: Config, results: dict[str, KRResult], objectives: list[ObjectiveResult]) -> Table:
@@ -67,7 +72,7 @@ def summary_table(config: Config, results: dict[str, KRResult], objectives: list
             table.rows.append([
                 objective.title, kr.id, kr.title, kr.owner or objective.owner, kr.type, kr.committed, kr.unit,
                 kr.baseline, kr.target, r.value, r.progress, r.score, r.expected, r.status, r.delta,
-                _naive(r.as_of), r.source, _naive(r.stale_since), r.error or None,
+                _naive(r.as_of, config.timezone), r.source, _naive(r.stale_since, config.timezone), r.error or None,
             ])
     return table
 

@@ -26,7 +26,7 @@ def invoke(*args, env=None):
 
 
 def test_run_writes_workbook_and_history_and_exits_0(factory):
-    result = invoke("run", factory, "--now", "2026-11-28T09:00")
+    result = invoke("run", factory)
     assert result.exit_code == 0, result.output
     assert "defect-rate" in result.stdout and "wrote" in result.stdout
     assert (factory.parent / "out" / "okr-summary.xlsx").exists()
@@ -34,7 +34,7 @@ def test_run_writes_workbook_and_history_and_exits_0(factory):
 
 
 def test_preview_shows_results_but_writes_nothing(factory):
-    result = invoke("preview", factory, "--now", "2026-11-28")
+    result = invoke("preview", factory)
     assert result.exit_code == 0, result.output
     assert "nothing was recorded or written" in result.stdout
     assert not (factory.parent / "out").exists() and not (factory.parent / ".okr-sync").exists()
@@ -42,7 +42,7 @@ def test_preview_shows_results_but_writes_nothing(factory):
 
 def test_failing_source_exits_1_naming_the_krs_and_still_writes(factory):
     (factory.parent / "data" / "quality.xlsx").unlink()
-    result = invoke("run", factory, "--now", "2026-11-28")
+    result = invoke("run", factory)
     assert result.exit_code == 1
     assert "nps:" in result.stderr and "quality.xlsx not found" in result.stderr
     assert "Traceback" not in result.output
@@ -99,12 +99,12 @@ outputs: [{kind: xlsx, path: out.xlsx}]
 
 def test_unwritable_output_exits_3_and_keeps_history_intact(factory):
     (factory.parent / "out").write_text("a file where the folder should be")
-    result = invoke("run", factory, "--now", "2026-11-28")
+    result = invoke("run", factory)
     assert result.exit_code == 3 and "cannot write" in result.stderr and "Traceback" not in result.output
 
 
-def test_bad_now_is_a_usage_error(factory):
-    result = invoke("run", factory, "--now", "tomorrow")
+def test_bad_as_of_is_a_usage_error(factory):
+    result = invoke("run", factory, "--as-of", "tomorrow")
     assert result.exit_code == 2 and "not an ISO date" in result.output
 
 

@@ -61,6 +61,6 @@ def test_cli_runs_as_a_flow_run_when_a_prefect_api_is_configured(prefect_harness
     from flows.cli import app
 
     monkeypatch.setenv("PREFECT_API_URL", PREFECT_API_URL.value())
-    result = CliRunner().invoke(app, ["run", str(factory), "--now", "2026-11-28T09:00"])
+    result = CliRunner().invoke(app, ["run", str(factory)])
     assert result.exit_code == 0, result.output
     assert result.stdout.startswith("flow run ") and "Completed - 8 KRs synced" in result.stdout

@@ -7,7 +7,7 @@ from datetime import datetime, timedelta, timezone
 import pytest
 
 from connectors.history import HistoryStore
-from flows.pipeline import run_sync
+from flows.pipeline import history_scope, run_sync
 from mapping.errors import ConfigError
 from mapping.loader import load_config
 from mapping.quality import HeldBack, gate
@@ -100,7 +100,7 @@ def test_a_jump_is_held_back_keeps_last_good_value_and_is_not_recorded(tmp_path,
     assert f"value {raw:g} moved" in held.error and "max_change 0.3" in held.error
     assert third.results["produced"].value == 2100 and not third.results["produced"].stale
 
-    store = HistoryStore(f"sqlite:///{tmp_path / 'history.db'}")
+    store = HistoryStore(f"sqlite:///{tmp_path / 'history.db'}", scope=history_scope(load_config(write_config(CONFIG))))
     try:
         series = store.series("defect-rate")
         errors = store.current_errors(["defect-rate"])

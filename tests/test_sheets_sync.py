@@ -228,11 +228,11 @@ def test_the_cli_run_writes_the_sheet_and_a_403_is_one_line_with_exit_code_3(fak
     from flows.cli import app
     path = write_okrs(tmp_path, n_a=10, n_b=10, xlsx=False)  # b0..b9 read B1..B10: all numbers
     env = {"PREFECT_API_URL": "", "SA_KEY": key_json}
-    result = CliRunner().invoke(app, ["run", path, "--now", "2026-11-15T12:00"], env=env)
+    result = CliRunner().invoke(app, ["run", path], env=env)
     assert result.exit_code == 0, result.output
     assert f"wrote https://docs.google.com/spreadsheets/d/{KEY_OUT}" in result.output
     assert len(fake.values(KEY_OUT, "Summary")) == 21
     fake.books[KEY_OUT].access = "forbidden"
-    result = CliRunner().invoke(app, ["run", path, "--now", "2026-11-15T12:00"], env=env)
+    result = CliRunner().invoke(app, ["run", path], env=env)
     assert result.exit_code == 3 and "Traceback" not in result.output
     assert "error: sheets output" in result.output and "403" in result.output

@@ -16,7 +16,7 @@ import sqlalchemy as sa
 from connectors.base import Context, SourceError
 from connectors.history import HistoryStore
 from connectors.sql import SeriesObservation, SqlConnector
-from flows.pipeline import run_sync
+from flows.pipeline import history_scope, run_sync
 from mapping.config import Query
 from mapping.loader import load_config
 from mapping.period import parse_period
@@ -271,7 +271,7 @@ def test_sync_end_to_end_records_the_series_as_history_points(server_db, tmp_pat
     outcome = run_sync(config, NOW, env=env)
     assert outcome.ok, outcome.failure_message()
     assert outcome.results["produced"].value == sum(r[2] for r in IN_Q4)
-    store = HistoryStore(f"sqlite:///{tmp_path / 'history.db'}")
+    store = HistoryStore(f"sqlite:///{tmp_path / 'history.db'}", scope=history_scope(config))
     points = dict(store.series("defect-rate", limit=200))
     store.close()
     by_day: dict[date, list[tuple]] = {}

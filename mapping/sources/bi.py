@@ -55,7 +55,7 @@ class MetabaseQuery(TableQuery):
     """A saved question (card) run with parameters."""
 
     card: int = Field(gt=0, description="the card (question) id, as in /question/42")
-    parameters: list[dict[str, Any]] = Field(default_factory=list, description="Metabase parameters [{type, target, value}]; string values are templated ({start}, {end}, {period})")
+    parameters: list[dict[str, Any]] = Field(default_factory=list, description="Metabase parameters [{type, target, value}]; string values are templated ({start}, {end}, {as_of}, {period})")
 
 
 class PowerBISource(HttpSettings):
@@ -73,7 +73,7 @@ class PowerBIQuery(TableQuery):
     """A DAX query against a dataset (executeQueries)."""
 
     dataset: str = Field(description="dataset (semantic model) id")
-    dax: str = Field(description="a DAX query starting with EVALUATE; {start}, {end} (ISO dates) and {period} are filled in")
+    dax: str = Field(description="a DAX query starting with EVALUATE; {start}, {end}, {as_of} (ISO dates) and {period} are filled in")
 
     @field_validator("dax")
     @classmethod

@@ -1,13 +1,14 @@
 """Config of the `jira` source kind: Jira Cloud or Data Center, measured with JQL.
 
-Also the pure JQL templating: `{start}`, `{end}`, `{period}` and user `params` are substituted as
-quoted JQL literals, so a value can never change the structure of the query.
+Also the pure JQL templating: `{start}`, `{end}`, `{as_of}`, `{period}` and user `params` are
+substituted as quoted JQL literals, so a value can never change the structure of the query; and the
+check whether a JQL template can be evaluated as of a past day (`as_of_obstacle`).
 """
 from __future__ import annotations
 
 import re
 from datetime import date
-from typing import Literal, Optional, Union
+from typing import Literal, Mapping, Optional, Union
 from urllib.parse import urlparse
 
 from pydantic import Field, field_validator, model_validator
@@ -16,7 +17,7 @@ from mapping.sources.base import SourceBase, StrictModel
 
 Measure = Literal["count", "sum", "average", "median", "percentile", "ratio"]
 DURATION_MEASURES = ("average", "median", "percentile")
-BUILTIN_TEMPLATE_NAMES = ("start", "end", "period")
+BUILTIN_TEMPLATE_NAMES = ("start", "end", "as_of", "period")
 ParamValue = Union[str, int, float, list[Union[str, int, float]]]
 
 _PLACEHOLDER = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")
@@ -77,7 +78,7 @@ class JiraQuery(StrictModel):
 
     source: str
     measure: Measure = Field("count", description="count | sum | average | median | percentile | ratio")
-    jql: Optional[str] = Field(None, description="the issues to measure; may use {start}, {end}, {period} and names from params")
+    jql: Optional[str] = Field(None, description="the issues to measure; may use {start}, {end}, {as_of}, {period} and names from params")
     field: Optional[str] = Field(None, description="sum: the numeric field, by name as users see it ('Story Points') or by id (customfield_10016)")
     from_field: str = Field("created", description="average/median/percentile: date field where the duration starts")
     to_field: str = Field("resolutiondate", description="average/median/percentile: date field where the duration ends")
@@ -125,7 +126,7 @@ class JiraQuery(StrictModel):
         for text in self.jql_templates():
             for name in placeholders(text):
                 if name not in known:
-                    raise ValueError(f"JQL uses {{{name}}}, which is not a template value; define it under params or use {{start}}, {{end}}, {{period}}")
+                    raise ValueError(f"JQL uses {{{name}}}, which is not a template value; define it under params or use {{start}}, {{end}}, {{as_of}}, {{period}}")
         return self
 
     def jql_templates(self) -> list[str]:
@@ -161,11 +162,104 @@ def _inside(value: ParamValue, quote: str) -> str:
     return jql_string(str(value), quote)
 
 
-def template_values(start: date, end: date, period_name: str, params: dict[str, ParamValue]) -> dict[str, ParamValue]:
-    """The values a JQL template may use: the period's first day, its last day up to 23:59, its name, and params."""
+def template_values(start: date, end: date, period_name: str, params: dict[str, ParamValue],
+                    as_of: Optional[date] = None) -> dict[str, ParamValue]:
+    """The values a JQL template may use: the period's first day, its last day up to 23:59, the evaluated
+    day up to 23:59 (`as_of`, default the last day), its name, and params."""
     values: dict[str, ParamValue] = dict(params)
-    values.update(start=start.isoformat(), end=f"{end.isoformat()} 23:59", period=period_name)
+    values.update(start=start.isoformat(), end=f"{end.isoformat()} 23:59",
+                  as_of=f"{(as_of or end).isoformat()} 23:59", period=period_name)
     return values
+
+
+# JQL functions Jira answers relative to the moment of the request (dates), or with today's state.
+RELATIVE_DATE_FUNCTIONS = ("now", "startOfDay", "startOfWeek", "startOfMonth", "startOfYear",
+                           "endOfDay", "endOfWeek", "endOfMonth", "endOfYear", "currentLogin", "lastLogin")
+CURRENT_STATE_FUNCTIONS = ("openSprints", "closedSprints", "futureSprints", "releasedVersions", "unreleasedVersions",
+                           "earliestUnreleasedVersion", "latestReleasedVersion")
+_FUNCTION = re.compile(r"\b(" + "|".join(RELATIVE_DATE_FUNCTIONS + CURRENT_STATE_FUNCTIONS) + r")\s*\(", re.IGNORECASE)
+_DURATION = re.compile(r"^\s*[+-]?\d+\s*[ywdhm](\s*[+-]?\d+\s*[ywdhm])*\s*$", re.IGNORECASE)
+_SIGNED_NUMBER = re.compile(r"^\s*[+-]\d+\s*$")
+# a date comparison: an operator or a WAS/CHANGED predicate, then one operand (quoted, or a bare word)
+_COMPARED = re.compile(r"(<=|>=|<|>|\b(?:before|after|on)\b)\s*(\"(?:[^\"\\]|\\.)*\"|'(?:[^'\\]|\\.)*'|[^\s()\"',]+)", re.IGNORECASE)
+_DURING = re.compile(r"\bduring\s*\(([^)]*)\)", re.IGNORECASE)
+
+
+def _unquoted_mask(text: str) -> list[bool]:
+    """For each character of a JQL text: is it outside every string literal (quotes themselves count as inside)?"""
+    mask: list[bool] = []
+    quote: Optional[str] = None
+    i = 0
+    while i < len(text):
+        ch = text[i]
+        if quote and ch == "\\" and i + 1 < len(text):
+            mask += [False, False]
+            i += 2
+            continue
+        if quote is None and ch in "\"'":
+            quote = ch
+            mask.append(False)
+        elif quote == ch:
+            quote = None
+            mask.append(False)
+        else:
+            mask.append(quote is None)
+        i += 1
+    return mask
+
+
+def _relative_operand(operand: str) -> bool:
+    """Is a JQL operand a relative duration ("-30d", -4h, '4w 2d', "-30")?"""
+    quoted = operand[:1] in "\"'" and operand[-1:] == operand[:1] and len(operand) >= 2
+    inner = operand[1:-1] if quoted else operand
+    return bool(_DURATION.match(inner)) or (quoted and bool(_SIGNED_NUMBER.match(inner)))
+
+
+def relative_durations(jql: str) -> list[str]:
+    """The relative durations a JQL text compares dates with (`created >= -30d`, `resolved > "-2w"`, `DURING ("-1w", "0d")`)."""
+    mask = _unquoted_mask(jql)
+    found: list[str] = []
+    for match in _COMPARED.finditer(jql):
+        if mask[match.start(1)] and _relative_operand(match.group(2)):
+            found.append(match.group(2))
+    for match in _DURING.finditer(jql):
+        if mask[match.start()]:
+            found += [part.strip() for part in match.group(1).split(",") if _relative_operand(part.strip())]
+    return found
+
+
+def relative_functions(jql: str) -> list[str]:
+    """The JQL functions in a text (outside string literals) that Jira answers as of the moment of the request."""
+    mask = _unquoted_mask(jql)
+    return [match.group(1) for match in _FUNCTION.finditer(jql) if mask[match.start()]]
+
+
+def as_of_obstacle(template: str, params: Mapping[str, ParamValue]) -> Optional[str]:
+    """Why a JQL template cannot be evaluated as of a past day, or None when it can.
+
+    It cannot when it uses a function Jira answers relative to now (now(), startOfMonth(), lastLogin(),
+    openSprints()...), compares a date with a relative duration (-30d, "-2w"; also when a param holds
+    one), or references neither {end} nor {as_of} (then nothing keeps issues after that day out).
+    """
+    functions = relative_functions(template)
+    if functions:
+        kind = "relative to the moment of the request" if functions[0].lower() in {f.lower() for f in RELATIVE_DATE_FUNCTIONS} else "with today's state"
+        return f"JQL uses {functions[0]}(), which Jira answers {kind}"
+    durations = relative_durations(template)
+    if not durations:
+        names = [name for name in placeholders(template) if name in params]
+        if names:
+            literal = {name: params[name] for name in names}
+            values = template_values(date.min, date.min, "", dict(literal))
+            try:
+                durations = relative_durations(render_jql(template, values))
+            except KeyError:
+                durations = []
+    if durations:
+        return f"JQL compares a date with the relative duration {durations[0]}, which Jira counts from the moment of the request"
+    if not {"end", "as_of"} & set(placeholders(template)):
+        return "JQL references neither {end} nor {as_of}, so issues after that day would be counted"
+    return None
 
 
 def render_jql(template: str, values: dict[str, ParamValue]) -> str:

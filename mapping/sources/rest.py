@@ -13,7 +13,7 @@ from pydantic import Field, field_validator, model_validator
 
 from mapping.sources.base import SourceBase, StrictModel
 
-TEMPLATE = re.compile(r"\{(start|end|period)\}")
+TEMPLATE = re.compile(r"\{(start|end|as_of|period)\}")
 _DOTTED = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$")
 AuthKind = Literal["none", "bearer", "basic", "api_key"]
 
@@ -110,7 +110,7 @@ class RestQuery(StrictModel):
     """One request (or page walk) and a JMESPath that turns its JSON into one number."""
 
     source: str
-    path: str = Field("", description="appended to base_url; {start}, {end} (ISO dates) and {period} are filled in")
+    path: str = Field("", description="appended to base_url; {start}, {end}, {as_of} (ISO dates) and {period} are filled in")
     method: Literal["GET", "POST"] = "GET"
     params: dict[str, Any] = Field(default_factory=dict, description="query parameters; string values are templated")
     body: Optional[Any] = Field(None, description="JSON body (POST); string values are templated")

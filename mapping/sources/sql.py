@@ -54,10 +54,10 @@ class SqlSource(SourceBase):
 
 
 class SqlQuery(StrictModel):
-    """One SELECT returning a single number (or, with `series`, rows of date and number); it may use :start, :end and :period."""
+    """One SELECT returning a single number (or, with `series`, rows of date and number); it may use :start, :end, :as_of and :period."""
 
     source: str
-    sql: str = Field(description="one read-only SELECT returning one row with one numeric column; :start/:end are the period's first and last day")
+    sql: str = Field(description="one read-only SELECT returning one row with one numeric column; :start/:end are the period's first and last day, :as_of the day evaluated")
     series: bool = Field(False, description="the SELECT returns (date, value) rows, one per day: the newest is the current value, all are recorded as history")
 
 

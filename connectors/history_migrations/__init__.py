@@ -1,0 +1,1 @@
+"""Alembic migrations of the history store; run by connectors.history on every writable opening."""
