@@ -206,8 +206,14 @@ def score_all(config: Config, plan: Plan, answers: dict[Query, Result], now: dat
     results: dict[str, KRResult] = {}
     for objective, kr in config.key_results():
         answer = kr_answer(kr, answers)
+        decision = None
         if isinstance(answer, Observation) and kr.metric is not None:
             answer = gate(answer, kr.metric.valid_range, kr.metric.max_change, previous.get(kr.id))  # type: ignore[assignment]
+            if kr.metric.valid_range is not None or kr.metric.max_change is not None:
+                decision = str(answer) if isinstance(answer, HeldBack) else (
+                    f"passed (valid_range {list(kr.metric.valid_range) if kr.metric.valid_range else '-'}, "
+                    f"max_change {kr.metric.max_change if kr.metric.max_change is not None else '-'}, "
+                    f"previous value {previous.get(kr.id, '-')})")
         if overrides and kr.id in overrides:
             answer = overrides[kr.id]
         value = as_of = None
@@ -228,6 +234,8 @@ def score_all(config: Config, plan: Plan, answers: dict[Query, Result], now: dat
                                   previous.get(kr.id))
         if isinstance(answer, HeldBack):
             results[kr.id].extra["raw_value"] = answer.raw_value
+        if decision is not None:
+            results[kr.id].extra["gate"] = decision
         if getattr(answer, "points", None):
             results[kr.id].extra["series"] = answer.points  # type: ignore[union-attr]
     return results

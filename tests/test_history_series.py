@@ -184,6 +184,21 @@ def test_runs_are_logged_with_their_sources_and_krs(tmp_path):
     assert '"end": "2026-12-31"' in krs[0][4] and '"start": "2026-10-01"' in krs[0][4]
 
 
+def test_the_ledger_records_the_gate_decision_and_the_raw_value_held_back(tmp_path):
+    mes(tmp_path, [("2026-10-01", 500)])
+    path = config_file(tmp_path)
+    first = run_sync(load_config(path), at("2026-10-01"))
+    mes(tmp_path, [("2026-10-01", 500), ("2026-10-02", 1000)])  # 500 -> 1500: +200%, more than max_change 50%
+    second = run_sync(load_config(path), at("2026-10-02"))
+    db = sqlite3.connect(tmp_path / "history.db")
+    rows = dict(db.execute("SELECT run_id, gate FROM okr_run_krs").fetchall())
+    raw = db.execute("SELECT value, raw_value FROM okr_run_krs WHERE run_id = ?", (second.run_id,)).fetchone()
+    db.close()
+    assert rows[first.run_id] == "passed (valid_range -, max_change 50%, previous value -)"
+    assert rows[second.run_id].startswith("held back by the quality gate: value 1500 moved 1000 from the last recorded 500")
+    assert raw == (None, 1500.0)
+
+
 def test_a_run_whose_output_failed_is_logged_failed(tmp_path):
     mes(tmp_path, [("2026-10-01", 500)])
     path = config_file(tmp_path)
