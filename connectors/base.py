@@ -5,7 +5,7 @@ import os
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from pathlib import Path
-from typing import Mapping, Protocol, Sequence, Union
+from typing import Callable, Mapping, Protocol, Sequence, Union
 
 from mapping.config import Query
 from mapping.errors import OkrSyncError
@@ -27,6 +27,16 @@ AS_OF_PHRASE = "cannot be evaluated as of a past day:"
 def not_as_of(source: str, what: str, reason: str, todo: str) -> NotAsOfError:
     """The per-query error of an as-of evaluation the source cannot answer: what, why, and what to do."""
     return NotAsOfError(f"source {source!r}: {what} {AS_OF_PHRASE} {reason}; {todo}")
+
+
+def refuse_undated(queries: Sequence[Query], period: Period,
+                   refusal: Callable[[Query], SourceError]) -> tuple[list[Query], dict[Query, Result]]:
+    """As of a past day, split off the queries without a `date_column` (they only hold today's value):
+    (queries to run, refusals). Outside an as-of evaluation every query runs."""
+    if period.as_of is None:
+        return list(queries), {}
+    refused: dict[Query, Result] = {q: refusal(q) for q in queries if not q.spec.date_column}
+    return [q for q in queries if q not in refused], refused
 
 
 def evaluated_day(period: Period, now: datetime) -> date:

@@ -13,7 +13,7 @@ from typing import Any, Sequence
 import pandas as pd
 from openpyxl.utils.cell import coordinate_from_string, column_index_from_string
 
-from connectors.base import Context, Result, SourceError, not_as_of
+from connectors.base import Context, Result, SourceError, not_as_of, refuse_undated
 from mapping.config import Query
 from mapping.period import Period
 from mapping.results import Observation
@@ -67,14 +67,9 @@ class FileConnector:
         return frames
 
     def fetch(self, queries: Sequence[Query], period: Period, now: datetime) -> dict[Query, Result]:
-        results: dict[Query, Result] = {}
-        if period.as_of is not None:  # as of a past day: only rows dated by date_column can be cut at that day
-            for query in queries:
-                if not query.spec.date_column:
-                    results[query] = self._not_as_of(query.spec)
-            queries = [query for query in queries if query not in results]
-            if not queries:
-                return results
+        queries, results = refuse_undated(queries, period, lambda query: self._not_as_of(query.spec))
+        if not queries:
+            return results
         sheets = {q.spec.sheet for q in queries}
         try:
             frames = self._read(sheets)

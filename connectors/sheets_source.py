@@ -14,7 +14,7 @@ from datetime import date, datetime, timedelta
 from statistics import fmean
 from typing import Any, Optional, Sequence
 
-from connectors.base import Context, Result, SourceError, not_as_of
+from connectors.base import Context, Result, SourceError, not_as_of, refuse_undated
 from connectors.sheets_client import SheetsClient
 from mapping.config import Query
 from mapping.period import Period
@@ -67,14 +67,9 @@ class SheetsConnector:
         return self._client
 
     def fetch(self, queries: Sequence[Query], period: Period, now: datetime) -> dict[Query, Result]:
-        refused: dict[Query, Result] = {}
-        if period.as_of is not None:  # as of a past day: only rows dated by date_column can be cut at that day
-            for query in queries:
-                if not query.spec.date_column:
-                    refused[query] = self._not_as_of(query.spec)
-            queries = [query for query in queries if query not in refused]
-            if not queries:
-                return refused
+        queries, refused = refuse_undated(queries, period, lambda query: self._not_as_of(query.spec))
+        if not queries:
+            return refused
         return {**refused, **self._fetch(queries, period, now)}
 
     def _not_as_of(self, query: SheetsQuery) -> SourceError:

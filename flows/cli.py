@@ -230,8 +230,10 @@ def history(config: Path = typer.Argument(..., help="okrs.yaml whose history to 
     table = RichTable(title=f"History of workspace {loaded.workspace_id} - period {shown}", title_justify="left")
     for name, justify in (("KR", "left"), ("Days", "right"), ("First", "left"), ("Last", "left"), ("Latest", "right"), ("Trend", "left")):
         table.add_column(name, justify=justify, no_wrap=True)  # type: ignore[arg-type]
-    for kr_id, series in by_kr(rows).items():
-        table.add_row(escape(kr_id), str(len(series)), series[0]["day"], series[-1]["day"], _fmt(series[-1]["value"]), sparkline(series))
+    grouped = by_kr(rows)
+    room = max(8, min(60, out.width - 52 - max(len(k) for k in grouped)))  # the trend shows as many recent days as fit
+    for kr_id, series in grouped.items():
+        table.add_row(escape(kr_id), str(len(series)), series[0]["day"], series[-1]["day"], _fmt(series[-1]["value"]), sparkline(series[-room:]))
     out.print(table)
 
 

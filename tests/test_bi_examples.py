@@ -44,7 +44,8 @@ def test_finance_example_sync_reads_dax_share_and_superset_chart(tmp_path):
     assert outcome.results["digital-share"].value == 27.3
     assert outcome.results["digital-share"].progress == pytest.approx((27.3 - 22) / (35 - 22), abs=1e-9)
     assert outcome.results["app-onboarding"].value == pytest.approx(1840 / (1840 + 1105 + 412) * 100)
-    sent = json.loads(responses.calls[0].request.body)["queries"][0]["query"]
+    (pbi,) = [c for c in responses.calls if c.request.url == PBI_URL]  # the sources are fetched concurrently: find it by URL
+    sent = json.loads(pbi.request.body)["queries"][0]["query"]
     assert 'DATEVALUE("2026-10-01"), DATEVALUE("2026-12-31")' in sent
     assert [c.request.url.split("?")[0].rsplit("/", 2)[-2] for c in responses.calls].count("data") == 1  # one chart request
 
