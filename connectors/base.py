@@ -29,6 +29,12 @@ def not_as_of(source: str, what: str, reason: str, todo: str) -> NotAsOfError:
     return NotAsOfError(f"source {source!r}: {what} {AS_OF_PHRASE} {reason}; {todo}")
 
 
+def source_message(source: str, text: str) -> str:
+    """`text` as a line naming its source exactly once: "source 'x': ..." (a prefix already inside is dropped)."""
+    prefix = f"source {source!r}: "
+    return prefix + text.replace(prefix, "")
+
+
 def refuse_undated(queries: Sequence[Query], period: Period,
                    refusal: Callable[[Query], SourceError]) -> tuple[list[Query], dict[Query, Result]]:
     """As of a past day, split off the queries without a `date_column` (they only hold today's value):

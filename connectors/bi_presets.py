@@ -23,23 +23,58 @@ from mapping.sources.bi import (MetabaseQuery, MetabaseSource, PowerBIQuery, Pow
 METABASE_ROW_CAP = 2000
 
 
+class ResultRows(list):
+    """Result rows keyed by one name per column, plus other names a column answers to.
+
+    Metabase names each column twice (`name` and `display_name`): the rows are keyed by the display
+    name and `aliases` maps the other name to it, so one column stays one value (`column:` and
+    `extract` still accept either name).
+    """
+
+    def __init__(self, rows: list[dict[str, Any]], aliases: Optional[dict[str, str]] = None):
+        super().__init__(rows)
+        self.aliases = dict(aliases or {})
+
+
+def _aliases(rows: list[dict[str, Any]]) -> dict[str, str]:
+    return getattr(rows, "aliases", {})
+
+
+def _describe_columns(rows: list[dict[str, Any]]) -> str:
+    others: dict[str, list[str]] = {}
+    for alias, key in _aliases(rows).items():
+        others.setdefault(key, []).append(alias)
+    return ", ".join(f"{key} ({', '.join(others[key])})" if key in others else key for key in rows[0])
+
+
 def column_value(rows: list[dict[str, Any]], column: str) -> list[Any]:
     """The values of a column; Power BI's 'Table[Column]' keys also match 'Column' and '[Column]'."""
     if not rows:
         return []
     keys = list(rows[0])
     if column not in keys:
+        column = _aliases(rows).get(column, column)
+    if column not in keys:
         matches = [k for k in keys if k.endswith(f"[{column.strip('[]')}]")]
         if len(matches) != 1:
-            raise SourceError(f"column {column!r} is not in the result; it has {', '.join(keys)}")
+            raise SourceError(f"column {column!r} is not in the result; it has {_describe_columns(rows)}")
         column = matches[0]
     return [row.get(column) for row in rows]
+
+
+def extract_document(rows: list[dict[str, Any]]) -> dict[str, Any]:
+    """{"rows": [...]} for a JMESPath `extract`: each column under every name it answers to."""
+    aliases = _aliases(rows)
+    if not aliases:
+        return {"rows": list(rows)}
+    return {"rows": [{**row, **{alias: row[key] for alias, key in aliases.items() if key in row and alias not in row}}
+                     for row in rows]}
 
 
 def pick(rows: list[dict[str, Any]], query: TableQuery, what: str) -> float:
     """One number from a result table, as the query's column/agg or extract says."""
     if query.extract:
-        return extract(query.extract, {"rows": rows}, what)
+        return extract(query.extract, extract_document(rows), what)
     if query.agg == "count":
         return float(len(rows))
     if not rows:
@@ -52,7 +87,7 @@ def pick(rows: list[dict[str, Any]], query: TableQuery, what: str) -> float:
     else:
         columns = list(rows[0])
         if len(columns) != 1:
-            raise SourceError(f"{what} returned {len(columns)} columns ({', '.join(columns)}); name one with column")
+            raise SourceError(f"{what} returned {len(columns)} columns ({_describe_columns(rows)}); name one with column")
         values = [row[columns[0]] for row in rows]
     if query.agg == "single":
         if len(values) != 1:
@@ -180,16 +215,23 @@ class MetabaseConnector(_TableConnector):
             if len(raw) >= METABASE_ROW_CAP or data.get("rows_truncated"):
                 raise SourceError(f"{what} hit Metabase's {METABASE_ROW_CAP}-row cap, so the result is cut off; "
                                   "aggregate in the question (summarize) instead of combining rows here")
-        names = [c.get("display_name") or c.get("name") for c in cols]
-        rows = []
-        for row in raw:
-            record = {}
-            for col, name, value in zip(cols, names, row):
-                record[name] = value
-                if col.get("name") and col.get("name") != name:
-                    record[col["name"]] = value
-            rows.append(record)
-        return rows
+        # one key per column: its display name (its name when the display name is missing or taken);
+        # the column's other name is an alias, so a one-column card is one value
+        keys: list[str] = []
+        for i, col in enumerate(cols):
+            display, name = col.get("display_name"), col.get("name")
+            key = next((k for k in (display, name) if k and k not in keys), None) or f"column {i + 1}"
+            keys.append(key)
+        aliases: dict[str, str] = {}
+        ambiguous: set[str] = set()
+        for key, col in zip(keys, cols):
+            for other in {col.get("name"), col.get("display_name")} - {None, "", key}:
+                if other in keys:
+                    continue
+                if other in aliases and aliases[other] != key:
+                    ambiguous.add(other)
+                aliases[other] = key
+        return ResultRows([dict(zip(keys, row)) for row in raw], {a: k for a, k in aliases.items() if a not in ambiguous})
 
 
 class PowerBIConnector(_TableConnector):

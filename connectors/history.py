@@ -12,10 +12,11 @@ from __future__ import annotations
 import json
 import os
 import socket
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
-from typing import Any, Callable, Iterable, Optional
+from typing import Any, Callable, Iterable, Iterator, Optional
 
 import sqlalchemy as sa
 from sqlalchemy.exc import SQLAlchemyError
@@ -102,6 +103,7 @@ run_krs = sa.Table(
 )
 
 _CHUNK = 500
+_DAMAGED = ("file is not a database", "malformed", "disk image", "database corrupt", "not a database")
 
 
 class HistoryError(OkrSyncError):
@@ -202,8 +204,27 @@ class HistoryStore:
                 self.migrate()
         except HistoryError:
             raise
-        except (SQLAlchemyError, ImportError) as exc:
-            raise HistoryError(f"history store {self.safe_url}: {first_line(exc)}; check the history URL") from None
+        except SQLAlchemyError as exc:
+            raise self._error(exc, "cannot open") from None
+        except ImportError as exc:
+            raise HistoryError(f"history store {self.safe_url}: {first_line(exc)}; install the database driver") from None
+
+    @contextmanager
+    def _reading(self) -> Iterator[sa.Connection]:
+        """A connection for reads; a database error becomes one HistoryError line saying what to do."""
+        try:
+            with self.engine.connect() as conn:
+                yield conn
+        except SQLAlchemyError as exc:
+            raise self._error(exc, "cannot read") from None
+
+    def _error(self, exc: BaseException, doing: str) -> HistoryError:
+        """The error as a user should read it; a damaged file is said to be damaged, with what to do."""
+        message = first_line(exc)
+        if any(mark in message.lower() for mark in _DAMAGED):
+            return HistoryError(f"history store {self.safe_url} is damaged ({message}); nothing was recorded or written: "
+                                "restore it from a backup, or move it aside so the next run starts a new history")
+        return HistoryError(f"history store {self.safe_url}: {doing}: {message}; check the history URL and that the database is reachable")
 
     @property
     def safe_url(self) -> str:
@@ -251,11 +272,11 @@ class HistoryStore:
             store.close()
             return None
         try:
-            with store.engine.connect() as conn:
+            with store._reading() as conn:
                 current = store.revision(conn)
-        except SQLAlchemyError as exc:
+        except HistoryError:
             store.close()
-            raise HistoryError(f"history store {store.safe_url}: {first_line(exc)}; check the history URL") from None
+            raise
         if current != HEAD:
             store.close()
             return None
@@ -270,7 +291,7 @@ class HistoryStore:
         """The newest recorded observation of each KR (on or before `up_to`)."""
         out: dict[str, Recorded] = {}
         o = observations.c
-        with self.engine.connect() as conn:
+        with self._reading() as conn:
             for chunk in _chunks(kr_ids):
                 where = [self._in_scope(observations), o.kr_id.in_(chunk)] + ([o.day <= up_to] if up_to else [])
                 newest = sa.select(o.kr_id, sa.func.max(o.day).label("day")).where(*where).group_by(o.kr_id).subquery()
@@ -285,7 +306,7 @@ class HistoryStore:
         """Each KR's value on its newest recorded day before `before` (for the change column and the quality gate)."""
         out: dict[str, float] = {}
         o = observations.c
-        with self.engine.connect() as conn:
+        with self._reading() as conn:
             for chunk in _chunks(kr_ids):
                 newest = (sa.select(o.kr_id, sa.func.max(o.day).label("day"))
                           .where(self._in_scope(observations), o.kr_id.in_(chunk), o.day < before).group_by(o.kr_id).subquery())
@@ -297,7 +318,7 @@ class HistoryStore:
     def current_errors(self, kr_ids: list[str]) -> dict[str, tuple[str, datetime]]:
         """KR id -> (error, first failure) of the KRs whose last sync failed."""
         out: dict[str, tuple[str, datetime]] = {}
-        with self.engine.connect() as conn:
+        with self._reading() as conn:
             for chunk in _chunks(kr_ids):
                 rows = conn.execute(sa.select(kr_errors).where(self._in_scope(kr_errors), kr_errors.c.kr_id.in_(chunk)))
                 out.update({row.kr_id: (row.error, _aware(row.first_failed_at)) for row in rows})
@@ -306,7 +327,7 @@ class HistoryStore:
     def series(self, kr_id: str, limit: int = 30) -> list[tuple[date, float]]:
         """The newest `limit` daily values of a KR, oldest first."""
         o = observations.c
-        with self.engine.connect() as conn:
+        with self._reading() as conn:
             rows = conn.execute(sa.select(o.day, o.value).where(self._in_scope(observations), o.kr_id == kr_id)
                                 .order_by(o.day.desc()).limit(limit))
             return sorted((row.day, row.value) for row in rows)
@@ -316,7 +337,7 @@ class HistoryStore:
         out: dict[str, list[tuple[date, float]]] = {kr_id: [] for kr_id in kr_ids}
         o = observations.c
         bound = [o.day <= up_to] if up_to else []
-        with self.engine.connect() as conn:
+        with self._reading() as conn:
             newest = conn.execute(sa.select(o.day).where(self._in_scope(observations), *bound).distinct()
                                   .order_by(o.day.desc()).limit(days)).scalars().all()
             if not newest:
@@ -335,26 +356,26 @@ class HistoryStore:
         where = [o.workspace == self.scope.workspace, o.period == (period or self.scope.period)]
         if kr_ids:
             where.append(o.kr_id.in_(kr_ids))
-        with self.engine.connect() as conn:
+        with self._reading() as conn:
             return list(conn.execute(sa.select(observations).where(*where).order_by(o.kr_id, o.day)))
 
     def days_recorded(self, kr_ids: list[str]) -> set[date]:
         """The days on which every one of `kr_ids` has a recorded value (what a resumed backfill skips)."""
         o = observations.c
-        with self.engine.connect() as conn:
+        with self._reading() as conn:
             rows = conn.execute(sa.select(o.day, sa.func.count(sa.distinct(o.kr_id)))
                                 .where(self._in_scope(observations), o.kr_id.in_(kr_ids)).group_by(o.day))
             return {row[0] for row in rows if row[1] >= len(set(kr_ids))}
 
     def runs(self, limit: int = 20) -> list[Any]:
         """The newest runs of the scope's workspace, newest first."""
-        with self.engine.connect() as conn:
+        with self._reading() as conn:
             return list(conn.execute(sa.select(runs).where(runs.c.workspace == self.scope.workspace)
                                      .order_by(runs.c.started_at.desc()).limit(limit)))
 
     def run_kr(self, kr_id: str) -> Optional[Any]:
         """The ledger row of the newest run that evaluated `kr_id` (value, raw value, query as sent, gate)."""
-        with self.engine.connect() as conn:
+        with self._reading() as conn:
             return conn.execute(sa.select(run_krs, runs.c.started_at, runs.c.as_of).join(runs, runs.c.run_id == run_krs.c.run_id)
                                 .where(runs.c.workspace == self.scope.workspace, runs.c.period == self.scope.period,
                                        run_krs.c.kr_id == kr_id).order_by(runs.c.started_at.desc()).limit(1)).first()
@@ -377,7 +398,7 @@ class HistoryStore:
                     run_id=run_id, workspace=self.scope.workspace, period=self.scope.period, config=config, kind=kind,
                     as_of=as_of, started_at=stamp, status="running", host=host, pid=pid))
         except SQLAlchemyError as exc:
-            raise HistoryError(f"history store {self.safe_url}: cannot log the run: {first_line(exc)}") from None
+            raise self._error(exc, "cannot log the run") from None
 
     def record(self, run_id: str, day: date, results: Iterable[KRResult], now: datetime, *, track_errors: bool = True,
                params: Optional[dict[str, Any]] = None) -> None:
@@ -410,7 +431,7 @@ class HistoryStore:
                     "raw_value": r.extra.get("raw_value", r.value if not r.stale else None), "source": r.source,
                     "query": r.query, "params": text, "gate": r.extra.get("gate"), "error": r.error or None} for r in results])
         except SQLAlchemyError as exc:
-            raise HistoryError(f"history store {self.safe_url}: write failed, nothing recorded: {first_line(exc)}") from None
+            raise self._error(exc, "write failed, nothing recorded") from None
 
     def finish_run(self, run_id: str, now: datetime, status: str, krs: int = 0, sources: Iterable[SourceOutcome] = (),
                    error: str = "") -> None:
@@ -424,11 +445,17 @@ class HistoryStore:
                 upsert(conn, run_sources, [{"run_id": run_id, "source": s.source, "queries": s.queries, "failed": s.failed,
                                             "seconds": round(s.seconds, 3), "error": s.error or None} for s in sources])
         except SQLAlchemyError as exc:
-            raise HistoryError(f"history store {self.safe_url}: cannot close the run: {first_line(exc)}") from None
+            raise self._error(exc, "cannot close the run") from None
 
     def prune(self, retention_days: int, today: date) -> int:
         """Delete this workspace's observations and runs older than `retention_days`; the number of rows deleted."""
         cutoff = today - timedelta(days=retention_days)
+        try:
+            return self._prune(cutoff)
+        except SQLAlchemyError as exc:
+            raise self._error(exc, "cannot delete old history") from None
+
+    def _prune(self, cutoff: date) -> int:
         with self.engine.begin() as conn:
             gone = conn.execute(observations.delete().where(observations.c.workspace == self.scope.workspace,
                                                             observations.c.day < cutoff)).rowcount

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Callable, Iterable, Optional, Sequence, Union
 
-from connectors.base import Context, Result, RetriableError, SourceError, evaluated_day, not_as_of
+from connectors.base import Context, Result, RetriableError, SourceError, evaluated_day, not_as_of, source_message
 from connectors.jira_client import JiraCaller, MemoJIRA, build_client
 from connectors.jira_measures import (DATE_TYPES, NUMBER_TYPES, FieldCatalog, JiraField, aggregate, durations,
                                       sum_field)
@@ -335,8 +335,7 @@ class JiraConnector:
         return answer
 
     def _prefixed(self, text: str) -> str:
-        prefix = f"source {self.name!r}: "
-        return text if text.startswith(prefix) else prefix + text
+        return source_message(self.name, text)
 
     def _for(self, p: Prepared, error: SourceError) -> SourceError:
         """The error as this source's: one line naming the source; the same text for every KR that shares it."""

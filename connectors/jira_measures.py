@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import difflib
 import math
+import re
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any, Iterable, Sequence
@@ -102,6 +103,9 @@ def parse_jira_time(value: str) -> datetime:
     text = value.strip()
     if len(text) == 10:
         return datetime.fromisoformat(text).replace(tzinfo=timezone.utc)
+    # Python 3.10's fromisoformat reads neither Jira's "+0200" offsets nor "Z": give it "+02:00"
+    text = re.sub(r"([+-]\d{2})(\d{2})$", r"\1:\2", text.replace("Z", "+00:00"))
+    text = re.sub(r"\.(\d{1,6})\d*(?=[+-]|$)", lambda m: "." + m.group(1).ljust(6, "0"), text)
     parsed = datetime.fromisoformat(text)
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)
 

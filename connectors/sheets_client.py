@@ -11,6 +11,7 @@ import email.utils
 import hashlib
 import json
 import random
+import re
 import threading
 import time
 from collections import deque
@@ -21,9 +22,10 @@ from typing import Any, Callable, Mapping, Optional
 import requests
 from gspread.exceptions import APIError
 from gspread.http_client import HTTPClient
+from gspread.utils import a1_to_rowcol
 
 from connectors.base import Context, RetriableError, SourceError
-from mapping.sources.sheets import DEFAULT_CREDENTIALS_ENV, GoogleAuth, spreadsheet_key
+from mapping.sources.sheets import DEFAULT_CREDENTIALS_ENV, GoogleAuth, quote_tab, spreadsheet_key
 
 SCOPES = ["https://www.googleapis.com/auth/spreadsheets"]
 RETRY_STATUSES = {408, 429, 500, 502, 503, 504}
@@ -209,9 +211,43 @@ def service_account_credentials(auth: GoogleAuth, env: Mapping[str, str]) -> tup
                 raise SheetsUnavailable(f"cannot reach Google to sign in as {info['client_email']} ({type(exc).__name__}); "
                                         "check the network and try again") from None
             except RefreshError as exc:
-                raise SheetsAuthError(f"Google refused a token for {info['client_email']} ({str(exc).split(':')[0]}); "
-                                      "check that the key is not revoked and the Sheets API is enabled") from None
+                raise SheetsAuthError(refusal_message(exc, info["client_email"], where)) from None
         return credentials, info["client_email"]
+
+
+def refusal_reason(exc: BaseException) -> str:
+    """The reason of a google-auth RefreshError as one short line (`invalid_grant: Invalid JWT Signature.`).
+
+    google-auth raises RefreshError(message, response body): `str(exc)` is the tuple's repr. Only the
+    message is kept (the token endpoint's `error: error_description`); the body is never shown.
+    """
+    first = exc.args[0] if exc.args else ""
+    if isinstance(first, dict):  # some paths pass the decoded body alone
+        first = ": ".join(str(first[k]) for k in ("error", "error_description") if first.get(k)) or ""
+    text = " ".join(str(first).split())  # one line
+    if text.startswith("{"):  # a JSON body google-auth could not pick apart: show only its error code
+        try:
+            body = json.loads(text)
+            text = ": ".join(str(body[k]) for k in ("error", "error_description") if isinstance(body, dict) and body.get(k))
+        except ValueError:
+            text = ""
+    if len(text) > 160:
+        text = text[:157].rstrip() + "..."
+    return text or type(exc).__name__
+
+
+def refusal_message(exc: BaseException, email: str, where: str) -> str:
+    """One actionable line for a refused token: the reason, then what to do. No key material."""
+    reason = refusal_reason(exc)
+    lowered = reason.lower()
+    if re.search(r"\biat\b|\bexp\b|timeframe", lowered):
+        todo = "check that this machine's clock is correct (the signed token is only valid for minutes)"
+    elif "account not found" in lowered or "invalid_client" in lowered or "disabled" in lowered:
+        todo = f"check that the service account {email} still exists and is enabled, then create a new JSON key for it"
+    else:
+        todo = (f"check the service-account key in {where}: it may have been deleted, disabled or rotated; "
+                "create a new JSON key (Google Cloud console > IAM > Service accounts > Keys) and put it there")
+    return f"Google refused a token for {email}: {reason.rstrip('.')}. {todo[0].upper()}{todo[1:]}"
 
 
 class SheetsClient:
@@ -219,6 +255,7 @@ class SheetsClient:
 
     def __init__(self, http: HTTPClient, email: str):
         self.http, self.email = http, email
+        self.grids: dict[tuple[str, str], tuple[int, int]] = {}  # (key, tab) -> (rows, columns) of its grid, as last seen
 
     @classmethod
     def for_auth(cls, auth: GoogleAuth, context: Context, **options: Any) -> "SheetsClient":
@@ -259,7 +296,53 @@ class SheetsClient:
         key = spreadsheet_key(ref)
         params = {"valueRenderOption": "UNFORMATTED_VALUE", "dateTimeRenderOption": "SERIAL_NUMBER", "majorDimension": "ROWS"}
         answer = self._call(ref, "reading values", lambda: self.http.values_batch_get(key, ranges, params=params))
-        return list(answer.get("valueRanges", []))
+        value_ranges = list(answer.get("valueRanges", []))
+        for asked, got in zip(ranges, value_ranges):
+            self._note_grid(key, asked, got.get("range"))
+        return value_ranges
+
+    def _note_grid(self, key: str, asked: str, echoed: Any) -> None:
+        """Remember a tab's grid size from the answer to a whole-tab read: Google echoes the whole grid (`'OKRs'!A1:Z1000`).
+
+        Only a lower bound is needed (a write that fits it needs no resize), so a shorter echo is harmless.
+        """
+        if "!" in asked or not isinstance(echoed, str) or "!" not in echoed:
+            return
+        title, a1 = echoed.rsplit("!", 1)
+        if title.startswith("'") and title.endswith("'"):
+            title = title[1:-1].replace("''", "'")
+        end = a1.split(":")[-1]
+        try:
+            rows, cols = a1_to_rowcol(end)
+        except Exception:  # noqa: BLE001 - an echo we cannot read only costs a metadata read later
+            return
+        if asked in (quote_tab(title), title):  # not a named range that merely has no "!"
+            self.grids[(key, title)] = (rows, cols)
+
+    def ensure_grid(self, ref: str, title: str, rows: int, columns: int) -> int:
+        """Grow tab `title` to at least `rows` x `columns` before a write that needs them; returns the requests sent.
+
+        Writing past a tab's grid answers HTTP 400 "exceeds grid limits". A grid known (from a whole-tab
+        read) to be big enough costs nothing; otherwise one metadata read finds the tab's sheetId and
+        size, and one `batchUpdate` appends the missing rows and/or columns (`appendDimension`).
+        """
+        key = spreadsheet_key(ref)
+        known = self.grids.get((key, title))
+        if known is not None and known[0] >= rows and known[1] >= columns:
+            return 0
+        meta = self.metadata(ref)
+        sheet = next((s for s in meta.get("sheets", []) if s.get("properties", {}).get("title") == title), None)
+        if sheet is None:
+            raise SheetsError(f"spreadsheet {key}: it has no tab {title!r}")
+        props = sheet["properties"]
+        grid = props.get("gridProperties", {})
+        have_rows, have_cols = int(grid.get("rowCount", 0)), int(grid.get("columnCount", 0))
+        requests_ = [{"appendDimension": {"sheetId": props["sheetId"], "dimension": dimension, "length": need - have}}
+                     for dimension, need, have in (("ROWS", rows, have_rows), ("COLUMNS", columns, have_cols)) if need > have]
+        if requests_:
+            self._call(ref, f"adding rows or columns to tab {title!r}", lambda: self.http.batch_update(key, {"requests": requests_}))
+        self.grids[(key, title)] = (max(rows, have_rows), max(columns, have_cols))
+        return 1 + bool(requests_)
 
     def batch_update_values(self, ref: str, data: list[dict], input_option: str = "RAW") -> dict:
         """Many ranges written in one `values:batchUpdate`."""

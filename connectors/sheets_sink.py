@@ -5,7 +5,9 @@ with empty strings to the tab's grid so rows that disappeared are cleared. Only 
 missing or its layout changed (columns, kinds, grid too small) one formatting `batchUpdate` comes
 first: add/resize the tab, freeze the header, number/percent formats, status colours as conditional
 formats, the History sparkline formulas, and a developer-metadata layout signature that lets the next
-sync see that nothing needs formatting.
+sync see that nothing needs formatting. A tab holding formulas (History) keeps exactly one grid row
+per data row: when it has fewer rows than last time, that `batchUpdate` only cuts the grid to size,
+so the rows of removed KRs do not keep their (empty-looking) SPARKLINE formulas.
 
 Why RAW: a value from a source (a Jira summary like `=IMPORTXML(...)`) is stored as the text it is,
 never parsed as a formula or a number. The only formulas (SPARKLINE) are written by okr-sync itself
@@ -73,6 +75,11 @@ def layout_signature(table: Table) -> str:
     return LAYOUT_VERSION + ":" + hashlib.sha1(json.dumps([kinds, fixed]).encode()).hexdigest()[:16]
 
 
+def has_formulas(table: Table) -> bool:
+    """Whether the tab holds okr-sync's formulas (one per data row), which only the formatting request writes."""
+    return any(column.kind == "sparkline" for column in table.columns)
+
+
 def sparkline_formula(series_cols: list[int], row: int) -> str:
     """=SPARKLINE over the row's series cells (1-based columns and row); empty while the row has no numbers."""
     first, last = get_column_letter(series_cols[0]), get_column_letter(series_cols[-1])
@@ -126,11 +133,20 @@ class SheetsSink:
                 marks = [m for m in sheet.get("developerMetadata", []) if m.get("metadataKey") == LAYOUT_KEY]
                 current = marks[0].get("metadataValue") if len(marks) == 1 else None
                 rows = grid.get("rowCount", 0)
-                if (current == signature and rows >= needed and grid.get("columnCount") == width
-                        and grid.get("frozenRowCount", 0) == 1):
-                    grids[title] = rows
-                    continue
                 sheet_id = props["sheetId"]
+                if current == signature and grid.get("columnCount") == width and grid.get("frozenRowCount", 0) == 1:
+                    if rows == needed or (rows > needed and not has_formulas(table)):
+                        grids[title] = rows
+                        continue
+                    if rows > needed:
+                        # Fewer rows than last time on a tab with sparkline formulas: the RAW values write cannot
+                        # touch those formulas (it skips their column), so the rows of removed KRs would keep them.
+                        # Cut the grid to the rows in use; every remaining row keeps its own formula.
+                        requests.append({"updateSheetProperties": {
+                            "properties": {"sheetId": sheet_id, "gridProperties": {"rowCount": needed}},
+                            "fields": "gridProperties/rowCount"}})
+                        grids[title] = needed
+                        continue
                 requests.append({"updateSheetProperties": {
                     "properties": {"sheetId": sheet_id, "gridProperties": {"rowCount": needed, "columnCount": width, "frozenRowCount": 1}},
                     "fields": "gridProperties/rowCount,gridProperties/columnCount,gridProperties/frozenRowCount"}})

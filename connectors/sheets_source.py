@@ -14,7 +14,7 @@ from datetime import date, datetime, timedelta
 from statistics import fmean
 from typing import Any, Optional, Sequence
 
-from connectors.base import Context, Result, SourceError, not_as_of, refuse_undated
+from connectors.base import Context, Result, SourceError, not_as_of, refuse_undated, source_message
 from connectors.sheets_client import SheetsClient
 from mapping.config import Query
 from mapping.period import Period
@@ -93,7 +93,7 @@ class SheetsConnector:
         try:
             answers = self.client.batch_get(self.settings.spreadsheet, ranges)
         except SourceError as exc:
-            error = SourceError(f"source {self.name!r}: {exc}")
+            error = SourceError(source_message(self.name, str(exc)))
             return {q: error for q in queries}
         if len(answers) != len(ranges):
             error = SourceError(f"source {self.name!r}: Google answered {len(answers)} ranges for {len(ranges)} asked")

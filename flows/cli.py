@@ -16,18 +16,57 @@ from rich.table import Table as RichTable
 
 from mapping.errors import OkrSyncError
 
-app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
-                  help="Keep OKRs current from the systems where the numbers live.")
+EXIT_CODES = """Exit codes:
+
+\b
+  0  everything synced
+  1  some source failed: its KRs are stale (outputs were still written);
+     validate --connect: a source failed or its database role may write;
+     backfill: some KR could not be evaluated on some day
+  2  invalid config or command line (nothing fetched, recorded or written)
+  3  history damaged or not writable, an output or the register could not
+     be written or read, or an internal error (rerun with --debug)"""
+
+
+def _plain_help() -> None:
+    """Typer 0.29 writes required arguments as {FILE} and every argument's type as <path> in help texts, which
+    people read as glitches: show FILE and KR as click always did (no-op on a typer without these methods)."""
+    from typer import core
+    argument = getattr(core, "TyperArgument", None)
+    if argument is None or not hasattr(argument, "_usage_display_name"):
+        return
+
+    def usage_name(self) -> str:  # type: ignore[no-untyped-def]
+        name = self.display_name_raw if self.required else f"[{self.display_name_raw}]"
+        return name + ("..." if self.nargs != 1 else "")
+    argument._usage_display_name = usage_name
+    argument.display_type_rich = lambda self, ctx: None
+
+
+_plain_help()
+app = typer.Typer(no_args_is_help=True, pretty_exceptions_enable=False, rich_markup_mode=None,
+                  help="Keep OKRs current from the systems where the numbers live.", epilog=EXIT_CODES)
 out = Console()
 err = Console(stderr=True)
 STATE = {"debug": False}
 
 EXIT_OK, EXIT_STALE, EXIT_CONFIG, EXIT_IO = 0, 1, 2, 3
-STATUS_STYLE = {"done": "green", "on_track": "cyan", "at_risk": "yellow", "off_track": "red", "no_data": "dim"}
+
+
+def _version(value: bool) -> None:
+    if value:
+        from importlib.metadata import PackageNotFoundError, version
+        try:
+            shown = version("okr-sync")
+        except PackageNotFoundError:
+            shown = "unknown (not installed)"
+        sys.stdout.write(f"okr-sync {shown}\n")
+        raise typer.Exit()
 
 
 @app.callback()
-def _options(debug: bool = typer.Option(False, "--debug", help="show tracebacks and debug logs")) -> None:
+def _options(debug: bool = typer.Option(False, "--debug", help="show tracebacks and debug logs"),
+             version: bool = typer.Option(False, "--version", callback=_version, is_eager=True, help="print the version and exit")) -> None:
     STATE["debug"] = debug
     logging.basicConfig(level=logging.DEBUG if debug else logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
 
@@ -37,9 +76,9 @@ def _fail(exc: BaseException) -> None:
     if STATE["debug"]:
         raise exc
     if isinstance(exc, OkrSyncError):
-        err.print(f"[red]error:[/red] {exc}", markup=True, highlight=False, soft_wrap=True)
+        err.print(f"[red]error:[/red] {escape(str(exc))}", markup=True, highlight=False, soft_wrap=True)
         raise typer.Exit(exc.exit_code)
-    err.print(f"[red]internal error:[/red] {type(exc).__name__}: {exc} (rerun with --debug for the traceback)",
+    err.print(f"[red]internal error:[/red] {type(exc).__name__}: {escape(str(exc))} (rerun with --debug for the traceback)",
               markup=True, highlight=False, soft_wrap=True)
     raise typer.Exit(EXIT_IO)
 
@@ -53,36 +92,13 @@ def _parse_day(value: Optional[str], option: str = "--as-of") -> Optional[date]:
         raise typer.BadParameter(f"{option} {value!r} is not an ISO date like 2026-10-15") from None
 
 
-def _fmt(value: Optional[float], percent: bool = False) -> str:
-    if value is None:
-        return "-"
-    return f"{value:.0%}" if percent else f"{value:,.4g}"
-
-
-def _show(outcome) -> None:  # type: ignore[no-untyped-def]
-    """The result table: one row per KR in alignment order; stale KRs are marked and explained below."""
-    table = RichTable(title=f"OKRs {outcome.period.name} - {outcome.period.elapsed(outcome.now):.0%} of the period gone",
-                      title_justify="left")
-    table.add_column("KR", no_wrap=True)
-    for name in ("Current", "Target", "Progress", "Score"):
-        table.add_column(name, justify="right", no_wrap=True)
-    table.add_column("Status", no_wrap=True)
-    for entry in outcome.objectives:
-        for kr in entry.objective.key_results:
-            r = outcome.results[kr.id]
-            mark = " [red](stale)[/]" if r.stale else ""
-            table.add_row(kr.id, _fmt(r.value), _fmt(kr.target), _fmt(r.progress, True), _fmt(r.score),
-                          f"[{STATUS_STYLE[r.status]}]{r.status}[/]{mark}")
-    out.print(table)
-
-
 def _load(path: Path, check_env: bool = True):  # type: ignore[no-untyped-def]
     from mapping.loader import load_config
     return load_config(path, check_env=check_env)
 
 
-@app.command()
-def validate(config: Path = typer.Argument(..., help="okrs.yaml to check"),
+@app.command(short_help='Check a config (and, with --connect, its sources).')
+def validate(config: Path = typer.Argument(..., metavar="FILE", help="okrs.yaml to check"),
              env_check: bool = typer.Option(True, "--env-check/--no-env-check", help="also check that the env vars named in the config are set"),
              connect: bool = typer.Option(False, "--connect", help="also open every source once, run its queries and report "
                                           "what each SQL source's database role may do (nothing is recorded or written)")) -> None:
@@ -97,7 +113,7 @@ def validate(config: Path = typer.Argument(..., help="okrs.yaml to check"),
     else:
         okrs = f"{len(loaded.objectives)} objectives, {len(loaded.key_results())} key results"
     out.print(f"{config}: OK - {okrs}, {len(loaded.sources)} sources, {len(loaded.outputs)} outputs, "
-              f"period {loaded.period_obj().name}", highlight=False, soft_wrap=True)
+              f"period {loaded.period_obj().name}", markup=False, highlight=False, soft_wrap=True)
     if connect:
         _connect(config, loaded)
 
@@ -119,67 +135,86 @@ def _connect(path: Path, loaded) -> None:  # type: ignore[no-untyped-def]
         raise typer.Exit(EXIT_STALE)
 
 
-@app.command()
+@app.command(short_help='Print the JSON Schema of okrs.yaml.')
 def schema() -> None:
     """Print the JSON Schema of okrs.yaml (for editor completion and CI checks)."""
     from mapping.schema import config_schema
     out.print_json(json.dumps(config_schema()))
 
 
-def _run(config_path: Path, as_of: Optional[str], write: bool) -> None:
+def _run(config_path: Path, as_of: Optional[str], write: bool, show_all: bool = False, fmt: str = "table") -> None:
+    from rich.live import Live
+
     from flows.pipeline import run_sync
+    from flows.run_view import SourceProgress, result_rows, show_result
     day = _parse_day(as_of)
+    if fmt not in ("table", "json"):
+        raise typer.BadParameter(f"--format {fmt!r}: use table or json")
     try:
         config = _load(config_path)
         if write and os.environ.get("PREFECT_API_URL"):
             _run_as_flow(config_path, day)
             return
-        with err.status("syncing...") as status:
-            outcome = run_sync(config, as_of=day, write=write, progress=lambda step: status.update(step + "..."))
+        progress = SourceProgress(err)
+        if progress.live:
+            with Live(progress, console=err, refresh_per_second=4, transient=True):
+                outcome = run_sync(config, as_of=day, write=write, progress=progress.on_step, events=progress.on_source)
+        else:
+            outcome = run_sync(config, as_of=day, write=write, progress=progress.on_step, events=progress.on_source)
     except typer.BadParameter:
         raise
     except Exception as exc:  # noqa: BLE001
         _fail(exc)
-    _show(outcome)
-    for path in outcome.written:
-        out.print(f"wrote {path}", highlight=False, soft_wrap=True)
-    if not write:
-        out.print("preview: nothing was recorded or written")
+    if fmt == "json":
+        sys.stdout.write(json.dumps({"period": outcome.period.name, "now": outcome.now.isoformat(), "ok": outcome.ok,
+                                     "written": [str(p) for p in outcome.written], "key_results": result_rows(outcome)}, indent=2) + "\n")
+    else:
+        show_result(out, outcome, show_all)
+        for path in outcome.written:
+            out.print(f"wrote {path}", markup=False, highlight=False, soft_wrap=True)
+        if not write:
+            out.print("preview: nothing was recorded or written")
     if not outcome.ok:
-        err.print(f"[yellow]warning:[/yellow] {outcome.failure_message()}", highlight=False, soft_wrap=True)
+        err.print(f"[yellow]warning:[/yellow] {escape(outcome.failure_message())}", highlight=False, soft_wrap=True)
         raise typer.Exit(EXIT_STALE)
 
 
 def _run_as_flow(config_path: Path, as_of: Optional[date]) -> None:
     from flows.sync import sync_okrs
     state = sync_okrs(str(config_path), as_of=as_of, return_state=True)
-    out.print(f"flow run {state.state_details.flow_run_id}: {state.name} - {state.message or ''}", highlight=False, soft_wrap=True)
+    out.print(f"flow run {state.state_details.flow_run_id}: {state.name} - {state.message or ''}", markup=False, highlight=False, soft_wrap=True)
     if not state.is_completed():
         raise typer.Exit(EXIT_STALE)
 
 
+ALL_HELP = "show every KR (a config of more than 40 KRs shows a summary: counts per status, stale KRs, the 10 worst)"
+FORMAT_HELP = "table (default) or json (every KR, for scripts)"
 AS_OF_HELP = "compute every KR as it stood at the end of this past day (ISO date); sources that cannot say are reported per KR"
 
 
-@app.command()
-def run(config: Path = typer.Argument(..., help="okrs.yaml to sync"),
-        as_of: Optional[str] = typer.Option(None, "--as-of", help=AS_OF_HELP)) -> None:
+@app.command(short_help='Sync once: fetch, score, record history, write outputs.')
+def run(config: Path = typer.Argument(..., metavar="FILE", help="okrs.yaml to sync"),
+        as_of: Optional[str] = typer.Option(None, "--as-of", metavar="DATE", help=AS_OF_HELP),
+        show_all: bool = typer.Option(False, "--all", help=ALL_HELP),
+        fmt: str = typer.Option("table", "--format", metavar="table|json", help=FORMAT_HELP)) -> None:
     """Sync once: fetch every source, score, record history and write the outputs."""
-    _run(config, as_of, write=True)
+    _run(config, as_of, write=True, show_all=show_all, fmt=fmt)
 
 
-@app.command()
-def preview(config: Path = typer.Argument(..., help="okrs.yaml to compute"),
-            as_of: Optional[str] = typer.Option(None, "--as-of", help=AS_OF_HELP)) -> None:
+@app.command(short_help='Compute and show a sync without writing anything.')
+def preview(config: Path = typer.Argument(..., metavar="FILE", help="okrs.yaml to compute"),
+              as_of: Optional[str] = typer.Option(None, "--as-of", metavar="DATE", help=AS_OF_HELP),
+              show_all: bool = typer.Option(False, "--all", help=ALL_HELP),
+              fmt: str = typer.Option("table", "--format", metavar="table|json", help=FORMAT_HELP)) -> None:
     """Compute and show everything a sync would, without recording or writing anything."""
-    _run(config, as_of, write=False)
+    _run(config, as_of, write=False, show_all=show_all, fmt=fmt)
 
 
-@app.command()
-def backfill(config: Path = typer.Argument(..., help="okrs.yaml whose history to fill"),
-             first: str = typer.Option(..., "--from", help="first day to evaluate (ISO date)"),
-             last: str = typer.Option(..., "--to", help="last day to evaluate (ISO date; days from today on are left to `run`)"),
-             every: str = typer.Option("day", "--every", help="day or week (every 7 days from --from)"),
+@app.command(short_help='Fill the history of past days (as-of each day).')
+def backfill(config: Path = typer.Argument(..., metavar="FILE", help="okrs.yaml whose history to fill"),
+             first: str = typer.Option(..., "--from", metavar="DATE", help="first day to evaluate (ISO date)"),
+             last: str = typer.Option(..., "--to", metavar="DATE", help="last day to evaluate (ISO date; days from today on are left to `run`)"),
+             every: str = typer.Option("day", "--every", metavar="day|week", help="day or week (every 7 days from --from)"),
              overwrite: bool = typer.Option(False, "--overwrite", help="evaluate days already recorded again")) -> None:
     """Fill the history of past days, one as-of evaluation per day; resumable, outputs untouched."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
@@ -206,13 +241,14 @@ def backfill(config: Path = typer.Argument(..., help="okrs.yaml whose history to
         raise typer.Exit(EXIT_STALE)
 
 
-@app.command()
-def history(config: Path = typer.Argument(..., help="okrs.yaml whose history to show"),
-            krs: Optional[list[str]] = typer.Argument(None, help="KR ids (default: all)"),
-            period: Optional[str] = typer.Option(None, "--period", help="another period of this config's workspace, e.g. 2026-Q3"),
-            fmt: str = typer.Option("table", "--format", help="table, csv or json")) -> None:
+@app.command(short_help="Show the recorded series of the config's KRs.")
+def history(config: Path = typer.Argument(..., metavar="FILE", help="okrs.yaml whose history to show"),
+            krs: Optional[list[str]] = typer.Argument(None, metavar="KR...", help="KR ids (default: all)"),
+            period: Optional[str] = typer.Option(None, "--period", metavar="PERIOD", help="another period of this config's workspace, e.g. 2026-Q3"),
+            fmt: str = typer.Option("table", "--format", metavar="table|csv|json", help="output format")) -> None:
     """Show the recorded series of this config's KRs (with a sparkline per KR in the table)."""
     from flows.history_view import by_kr, format_history, history_rows, sparkline
+    from flows.run_view import format_number
     if fmt not in ("table", "csv", "json"):
         raise typer.BadParameter(f"--format {fmt!r}: use table, csv or json")
     try:
@@ -233,14 +269,14 @@ def history(config: Path = typer.Argument(..., help="okrs.yaml whose history to 
     grouped = by_kr(rows)
     room = max(8, min(60, out.width - 52 - max(len(k) for k in grouped)))  # the trend shows as many recent days as fit
     for kr_id, series in grouped.items():
-        table.add_row(escape(kr_id), str(len(series)), series[0]["day"], series[-1]["day"], _fmt(series[-1]["value"]), sparkline(series[-room:]))
+        table.add_row(escape(kr_id), str(len(series)), series[0]["day"], series[-1]["day"], format_number(series[-1]["value"]), sparkline(series[-room:]))
     out.print(table)
 
 
-@app.command()
-def explain(config: Path = typer.Argument(..., help="okrs.yaml the KR is in"),
-            kr: str = typer.Argument(..., help="the KR id"),
-            as_of: Optional[str] = typer.Option(None, "--as-of", help="explain the KR as it stood at the end of this past day")) -> None:
+@app.command(short_help="Show where a KR's number comes from, step by step.")
+def explain(config: Path = typer.Argument(..., metavar="FILE", help="okrs.yaml the KR is in"),
+            kr: str = typer.Argument(..., metavar="KR", help="the KR id"),
+            as_of: Optional[str] = typer.Option(None, "--as-of", metavar="DATE", help="explain the KR as it stood at the end of this past day")) -> None:
     """Where a KR's number comes from, step by step (evaluates that KR's sources now; records nothing)."""
     from flows.history_view import explain as explain_kr
     day = _parse_day(as_of)
@@ -253,16 +289,20 @@ def explain(config: Path = typer.Argument(..., help="okrs.yaml the KR is in"),
         out.print(line, markup=False, highlight=False, soft_wrap=True)
 
 
-@app.command()
-def example(name: str = typer.Argument("factory", help="which example's data to create"),
-            directory: Optional[Path] = typer.Option(None, "--dir", help="where to create it (default: examples/NAME/data)"),
-            until: Optional[str] = typer.Option(None, help="last day of generated data (default: today)"),
-            postgres: Optional[str] = typer.Option(None, "--postgres", help="factory only: also load the MES tables into this database "
-                                                   "(SQLAlchemy URL, e.g. postgresql+psycopg://user@host/mes; MySQL/MariaDB URLs work too)")) -> None:
-    """Create the sample data an example's okrs.yaml reads (a MES SQLite database and an NPS spreadsheet)."""
+@app.command(short_help='Create the sample data of an example.')
+def example(name: str = typer.Argument("factory", metavar="NAME", help="which example's data to create"),
+            directory: Optional[Path] = typer.Option(None, "--dir", metavar="DIR", help="where to create it (default: examples/NAME/data)"),
+            until: Optional[str] = typer.Option(None, "--until", metavar="DATE", help="last day of generated data (default: today)"),
+            postgres: Optional[str] = typer.Option(None, "--postgres", metavar="URL", help="factory only: also load the MES tables into this database "
+                                                   "(SQLAlchemy URL, e.g. postgresql+psycopg://user@host/mes; MySQL/MariaDB URLs work too)"),
+            force: bool = typer.Option(False, "--force", help="overwrite existing sample files; with --postgres drop and recreate the tables")) -> None:
+    """Create the sample data an example's okrs.yaml reads (a MES SQLite database and an NPS spreadsheet).
+
+    Existing sample files and tables are never overwritten without --force; with --postgres, existing
+    sample files are loaded as they are."""
     from flows.example_data import EXAMPLES
     if name not in EXAMPLES:
-        err.print(f"[red]error:[/red] unknown example {name!r}; choose one of {', '.join(EXAMPLES)}")
+        err.print(f"[red]error:[/red] unknown example {escape(repr(name))}; choose one of {', '.join(EXAMPLES)}")
         raise typer.Exit(EXIT_CONFIG)
     try:
         last = date.fromisoformat(until) if until else date.today()
@@ -272,12 +312,15 @@ def example(name: str = typer.Argument("factory", help="which example's data to 
         raise typer.BadParameter("--postgres applies to the factory example only")
     target = directory or Path("examples") / name / "data"
     try:
-        for path in EXAMPLES[name](target, last):
-            out.print(f"created {path}", highlight=False, soft_wrap=True)
+        if postgres and not force and (target / "mes.db").exists():  # the quick start made it already: load that one
+            out.print(f"using the existing {target / 'mes.db'}", markup=False, highlight=False, soft_wrap=True)
+        else:
+            for path in EXAMPLES[name](target, last, force=force):
+                out.print(f"created {path}", markup=False, highlight=False, soft_wrap=True)
         if postgres:
             from flows.example_data import load_mes_into_database
-            shown = load_mes_into_database(target / "mes.db", postgres)
-            out.print(f"loaded lines, production, deliveries into {shown}", highlight=False, soft_wrap=True)
+            shown = load_mes_into_database(target / "mes.db", postgres, force=force)
+            out.print(f"loaded lines, production, deliveries into {shown}", markup=False, highlight=False, soft_wrap=True)
     except typer.BadParameter:
         raise
     except Exception as exc:  # noqa: BLE001

@@ -1,17 +1,50 @@
 """Sample data for the examples: a factory's MES database (SQLite) and its survey/quality workbook."""
 from __future__ import annotations
 
+import os
 import random
 import sqlite3
 from datetime import date, timedelta
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Iterable
 
 from openpyxl import Workbook
+
+from mapping.errors import OkrSyncError
 
 Q4_START, Q4_END = date(2026, 10, 1), date(2026, 12, 31)
 LINES = {"A": 1.00, "B": 1.45, "C": 0.80}  # relative defect propensity per line
 SHIFTS = (1, 2, 3)
+
+
+class ExampleDataExists(OkrSyncError):
+    """Sample data would overwrite files or tables that are already there (pass force=True, i.e. --force)."""
+
+
+def _refuse_existing(paths: Iterable[Path], force: bool) -> None:
+    """Raise ExampleDataExists naming the sample files that exist already, unless force."""
+    existing = [str(p) for p in paths if p.exists() or p.is_symlink()]
+    if existing and not force:
+        what = ", ".join(existing)
+        raise ExampleDataExists(f"{what} already exist{'s' if len(existing) == 1 else ''}; "
+                                "pass --force to overwrite (or --dir to create the sample data elsewhere)")
+
+
+def _publish(temp: Path, path: Path, force: bool) -> None:
+    """Move the finished temp file into place: replace with force, else only if `path` still does not exist."""
+    if force:
+        temp.replace(path)
+        return
+    try:
+        os.link(temp, path)  # atomic and never overwrites: a file created meanwhile is kept
+    except FileExistsError:
+        temp.unlink(missing_ok=True)
+        _refuse_existing([path], force=False)
+    except OSError:  # no hard links here (some network or FAT file systems)
+        _refuse_existing([path], force=False)
+        temp.replace(path)
+    else:
+        temp.unlink()
 
 
 def _share(day: date) -> float:
@@ -19,8 +52,11 @@ def _share(day: date) -> float:
     return (day - Q4_START).days / (Q4_END - Q4_START).days
 
 
-def make_mes_db(path: Path, until: date, seed: int = 7) -> Path:
-    """production (day, line, shift, produced, defects, energy_kwh, downtime_min) and deliveries, Q4 2026 up to `until`."""
+def make_mes_db(path: Path, until: date, seed: int = 7, force: bool = False) -> Path:
+    """production (day, line, shift, produced, defects, energy_kwh, downtime_min) and deliveries, Q4 2026 up to `until`.
+
+    An existing file is kept (ExampleDataExists) unless `force`."""
+    _refuse_existing([path], force)
     rng = random.Random(seed)
     path.parent.mkdir(parents=True, exist_ok=True)
     temp = path.with_suffix(".tmp")
@@ -65,12 +101,15 @@ def make_mes_db(path: Path, until: date, seed: int = 7) -> Path:
     db.executemany("INSERT INTO deliveries VALUES (?, ?, ?, ?)", deliveries)
     db.commit()
     db.close()
-    temp.replace(path)
+    _publish(temp, path, force)
     return path
 
 
-def make_survey_xlsx(path: Path, until: date) -> Path:
-    """Monthly NPS survey results, complaint closure (as typed text like '74%') and a milestone checklist."""
+def make_survey_xlsx(path: Path, until: date, force: bool = False) -> Path:
+    """Monthly NPS survey results, complaint closure (as typed text like '74%') and a milestone checklist.
+
+    An existing file is kept (ExampleDataExists) unless `force`."""
+    _refuse_existing([path], force)
     book = Workbook()
     survey = book.active
     survey.title = "Survey"
@@ -95,24 +134,28 @@ def make_survey_xlsx(path: Path, until: date) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     temp = path.with_name(path.stem + ".tmp.xlsx")
     book.save(temp)
-    temp.replace(path)
+    _publish(temp, path, force)
     return path
 
 
-def make_factory(directory: Path, until: date) -> list[Path]:
-    """Everything examples/factory/okrs.yaml reads."""
-    return [make_mes_db(directory / "mes.db", until), make_survey_xlsx(directory / "quality.xlsx", until)]
+def make_factory(directory: Path, until: date, force: bool = False) -> list[Path]:
+    """Everything examples/factory/okrs.yaml reads. Refuses (ExampleDataExists, nothing written) when one of
+    the files exists already, unless `force`."""
+    mes, survey = directory / "mes.db", directory / "quality.xlsx"
+    _refuse_existing([mes, survey], force)  # both checked before either is written
+    return [make_mes_db(mes, until, force=force), make_survey_xlsx(survey, until, force=force)]
 
 
 MES_TABLES = ("lines", "production", "deliveries")
 
 
-def load_mes_into_database(sqlite_path: Path, url: str, chunk: int = 5000) -> str:
+def load_mes_into_database(sqlite_path: Path, url: str, chunk: int = 5000, force: bool = False) -> str:
     """Copy the sample MES tables from the SQLite file into a server database (PostgreSQL, MySQL/MariaDB).
 
-    The tables are dropped and recreated with proper DATE columns in one transaction, so the
-    examples' SQL (e.g. examples/factory/okrs.postgres.yaml) runs against typed data. Returns the
-    URL with its password hidden, for printing.
+    The tables are created with proper DATE and DOUBLE columns in one transaction, so the examples'
+    SQL (e.g. examples/factory/okrs.postgres.yaml) runs against typed data. When any of the tables
+    exists already, nothing is changed (ExampleDataExists) unless `force`: then they are dropped and
+    recreated. Returns the URL with its password hidden, for printing.
     """
     import sqlalchemy as sa
 
@@ -122,8 +165,8 @@ def load_mes_into_database(sqlite_path: Path, url: str, chunk: int = 5000) -> st
         "production", metadata,
         sa.Column("day", sa.Date, primary_key=True), sa.Column("line", sa.String(5), primary_key=True),
         sa.Column("shift", sa.Integer, primary_key=True), sa.Column("produced", sa.Integer, nullable=False),
-        sa.Column("defects", sa.Integer, nullable=False), sa.Column("energy_kwh", sa.Float, nullable=False),
-        sa.Column("downtime_min", sa.Float, nullable=False))
+        sa.Column("defects", sa.Integer, nullable=False), sa.Column("energy_kwh", sa.Double, nullable=False),
+        sa.Column("downtime_min", sa.Double, nullable=False))  # DOUBLE: MySQL/MariaDB's FLOAT is single precision
     deliveries = sa.Table(
         "deliveries", metadata, sa.Column("order_id", sa.String(20), primary_key=True),
         sa.Column("customer", sa.String(50), nullable=False), sa.Column("due_day", sa.Date, nullable=False),
@@ -132,6 +175,11 @@ def load_mes_into_database(sqlite_path: Path, url: str, chunk: int = 5000) -> st
     engine = sa.create_engine(url)
     try:
         with engine.begin() as conn:
+            existing = [name for name in MES_TABLES if sa.inspect(conn).has_table(name)]
+            if existing and not force:
+                shown = engine.url.render_as_string(hide_password=True)
+                raise ExampleDataExists(f"table{'s' if len(existing) > 1 else ''} {', '.join(existing)} already exist{'' if len(existing) > 1 else 's'} "
+                                        f"in {shown}; pass --force to drop and recreate {'them' if len(existing) > 1 else 'it'} with the sample data")
             metadata.drop_all(conn, checkfirst=True)
             metadata.create_all(conn)
             for table, query, dates in (
@@ -153,4 +201,4 @@ def load_mes_into_database(sqlite_path: Path, url: str, chunk: int = 5000) -> st
         engine.dispose()
 
 
-EXAMPLES: dict[str, Callable[[Path, date], list[Path]]] = {"factory": make_factory}
+EXAMPLES: dict[str, Callable[..., list[Path]]] = {"factory": make_factory}  # (directory, until, force=False) -> files created

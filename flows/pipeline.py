@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Callable, Mapping, Optional
 from zoneinfo import ZoneInfo
 
-from connectors.base import Context, Result, RetriableError, SourceError
+from connectors.base import Context, Result, RetriableError, SourceError, source_message
 from connectors.history import HistoryError, HistoryStore, Scope, SourceOutcome
 from connectors.registry import open_connector
 from connectors.xlsx import write_xlsx
@@ -94,18 +94,30 @@ def retry_delays(retries: int, first_delay: float) -> list[float]:
     return [first_delay * 2 ** attempt for attempt in range(retries)]
 
 
+SourceEvents = Callable[[str, str, str, float], None]
+"""(source, state, detail, seconds): state is fetching / retry (seconds = the wait) / done (seconds taken) / failed."""
+
+
+def _no_events(source: str, state: str, detail: str = "", seconds: float = 0.0) -> None:
+    return None
+
+
 def fetch_with_retries(config: Config, name: str, queries: list[Query], period: Period, now: datetime,
-                       context: Context, sleep: Callable[[float], None] = time.sleep) -> dict[Query, Result]:
+                       context: Context, sleep: Callable[[float], None] = time.sleep,
+                       events: SourceEvents = _no_events) -> dict[Query, Result]:
     """fetch_source, retried on RetriableError with backoff (never sooner than a Retry-After); other errors fail the batch."""
     delays = retry_delays(config.fetch.retries, config.fetch.retry_delay_seconds)
     for attempt in range(len(delays) + 1):
         try:
+            events(name, "fetching", f"{len(queries)} quer{'y' if len(queries) == 1 else 'ies'}" + (f", attempt {attempt + 1}" if attempt else ""), 0.0)
             return fetch_source(config, name, queries, period, now, context)
         except RetriableError as exc:
             if attempt == len(delays):
                 raise
             wait = max(delays[attempt], exc.retry_after or 0.0)
-            log.warning("source %r: %s; retry %d/%d in %.1fs", name, exc, attempt + 1, len(delays), wait)
+            message = source_message(name, str(exc))
+            log.warning("%s; retry %d/%d in %.1fs", message, attempt + 1, len(delays), wait)
+            events(name, "retry", f"retry {attempt + 1}/{len(delays)}: {message.split(': ', 1)[-1]}", wait)
             sleep(wait)
     raise AssertionError("unreachable")
 
@@ -128,29 +140,33 @@ def _settle(name: str, queries: list[Query], run: Callable[[], dict[Query, Resul
     try:
         answers = run()
     except (SourceError, RetriableError) as exc:
-        error = SourceError(str(exc))
+        error = SourceError(source_message(name, str(exc)))
         return {q: error for q in queries}
     except Exception as exc:  # a bug or an unexpected library error must not stop the other sources
         log.debug("source %r failed", name, exc_info=True)
-        error = SourceError(f"source {name!r}: unexpected {type(exc).__name__}: {exc}")
+        error = SourceError(source_message(name, f"unexpected {type(exc).__name__}: {exc}"))
         return {q: error for q in queries}
     missing = SourceError(f"source {name!r} gave no answer for this query")
     return {q: answers.get(q, missing) for q in queries}
 
 
 def fetch_all_local(config: Config, plan: Plan, period: Period, now: datetime, context: Context,
-                    max_workers: int = 4, outcomes: Optional[list[SourceOutcome]] = None) -> dict[Query, Result]:
-    """Every source's batch, concurrently in threads, each with its own retries."""
+                    max_workers: int = 4, outcomes: Optional[list[SourceOutcome]] = None,
+                    events: SourceEvents = _no_events) -> dict[Query, Result]:
+    """Every source's batch, concurrently in threads, each with its own retries; `events` hears how each goes."""
     answers: dict[Query, Result] = {}
     if not plan.by_source:
         return answers
+
+    def one(name: str, queries: list[Query]) -> dict[Query, Result]:
+        started = time.perf_counter()
+        result = settle(name, queries, lambda: fetch_with_retries(config, name, queries, period, now, context, events=events), outcomes)
+        failed = [a for a in result.values() if isinstance(a, SourceError)]
+        events(name, "failed" if failed else "done", str(failed[0]) if failed else "", time.perf_counter() - started)
+        return result
+
     with ThreadPoolExecutor(max_workers=min(max_workers, len(plan.by_source))) as pool:
-        futures = {
-            name: pool.submit(settle, name, queries,
-                              lambda name=name, queries=queries: fetch_with_retries(config, name, queries, period, now, context),
-                              outcomes)
-            for name, queries in plan.by_source.items()
-        }
+        futures = {name: pool.submit(one, name, queries) for name, queries in plan.by_source.items()}
         for future in futures.values():
             answers.update(future.result())
     return answers
@@ -182,9 +198,13 @@ class SyncOutcome:
         return not self.stale_krs
 
     def failure_message(self) -> str:
+        """One line: the stale KRs grouped by their error, each error said once."""
         stale = self.stale_krs
-        return (f"{len(stale)} KR(s) stale because their source failed: "
-                + "; ".join(f"{r.kr_id}: {r.error}" for r in stale))
+        by_error: dict[str, list[str]] = {}
+        for r in stale:
+            by_error.setdefault(r.error, []).append(r.kr_id)
+        groups = [f"{error} (KR{'s' if len(ids) > 1 else ''} {', '.join(ids)})" for error, ids in by_error.items()]
+        return f"{len(stale)} KR(s) stale because their source failed: " + "; ".join(groups)
 
 
 def now_in(config: Config) -> datetime:
@@ -297,7 +317,7 @@ def publish(config: Config, tables: list[Table], context: Optional[Context] = No
 def run_sync(config: Config, now: datetime | None = None, *, as_of: Optional[date] = None, write: bool = True,
              run_id: str | None = None, fetch_all: Callable[..., dict[Query, Result]] = fetch_all_local,
              env: Mapping[str, str] | None = None, publish_outputs: bool = True, kind: str = "sync",
-             progress: Callable[[str], None] = lambda step: None) -> SyncOutcome:
+             progress: Callable[[str], None] = lambda step: None, events: Optional[SourceEvents] = None) -> SyncOutcome:
     """The whole sync. With write=False (preview) nothing is recorded or written.
 
     With `as_of` (a day before today) every KR is computed as it stood at the end of that day: sources are
@@ -324,7 +344,8 @@ def run_sync(config: Config, now: datetime | None = None, *, as_of: Optional[dat
             config, register_client = load_register(config, context)
         plan = make_plan(config)
         progress(f"fetching {plan.query_count} queries from {len(plan.by_source)} sources")
-        answers = fetch_all(config, plan, ev.query_period, now, context, outcomes=outcomes)
+        answers = fetch_all(config, plan, ev.query_period, now, context, outcomes=outcomes,
+                            **({"events": events} if events is not None else {}))
         progress("scoring")
         results = score_all(config, plan, answers, now, history, manual_observations(config, now))
         objectives = rollup(config, results)

@@ -67,7 +67,7 @@ class Metric(BaseModel):
     """Where a KR's current value comes from: a source name plus that source kind's query fields,
     or a `formula` over named `inputs` (each a source + query); optionally guarded by a quality gate."""
 
-    model_config = ConfigDict(extra="allow", frozen=True)
+    model_config = ConfigDict(extra="allow", frozen=True, allow_inf_nan=False)  # .inf/.nan never score
     source: Optional[str] = Field(None, description="name of an entry under sources (not with formula)")
     formula: Optional[str] = Field(None, description="arithmetic over the input names, e.g. defects / produced * 100 (+ - * /, parentheses, min, max, abs, round)")
     inputs: dict[str, "Metric"] = Field(default_factory=dict, description="name -> {source, <query fields>} used by formula")
@@ -93,7 +93,7 @@ class Metric(BaseModel):
 class KeyResult(StrictModel):
     """A measurable result: where it starts, where it must get to, and how it is measured."""
 
-    model_config = ConfigDict(extra="forbid", frozen=False)
+    model_config = ConfigDict(extra="forbid", frozen=False, allow_inf_nan=False)  # "inf"/"nan" as text too
     id: str = Field(pattern=ID_PATTERN, description="unique across the file; used in history and alignment")
     title: str
     owner: Optional[str] = None
@@ -127,6 +127,8 @@ class Objective(StrictModel):
 class StatusBands(StrictModel):
     """When a KR counts as on track or at risk, relative to the progress expected by now."""
 
+    model_config = ConfigDict(allow_inf_nan=False)
+
     on_track: float = Field(0.9, ge=0, le=1, description="pace (progress / expected) at or above this is on_track")
     at_risk: float = Field(0.6, ge=0, le=1, description="pace at or above this (but below on_track) is at_risk; below is off_track")
     aspirational_bar: float = Field(0.7, gt=0, le=1, description="progress an aspirational KR needs by period end to count as achieved")
@@ -141,6 +143,8 @@ class StatusBands(StrictModel):
 
 class FetchPolicy(StrictModel):
     """Retries of a source whose whole batch failed with a retriable error (unreachable, 429, 5xx)."""
+
+    model_config = ConfigDict(allow_inf_nan=False)
 
     retries: int = Field(2, ge=0, le=10)
     retry_delay_seconds: float = Field(10.0, ge=0, description="first delay; doubles on every retry")

@@ -2,7 +2,9 @@
 from __future__ import annotations
 
 import difflib
+import math
 import os
+import sys
 from pathlib import Path
 from types import UnionType
 from typing import Annotated, Any, Mapping, Union, get_args, get_origin
@@ -80,11 +82,87 @@ def _data_path(data: Any, loc: tuple) -> tuple:
     return tuple(path)
 
 
+FLOAT_MAX = sys.float_info.max
+FINITE_HINT = "write an ordinary number; .inf, .nan and numbers beyond ±1.8e308 are refused"
+
+
+def _not_finite(value: Any) -> str:
+    """The problem with a non-finite number, as the user will recognise it: inf, -inf, nan, or a 400-digit integer."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        return f"a {len(str(abs(value)))}-digit number is not a finite number (the largest is about 1.8e308)"
+    try:
+        shown = str(float(value))
+    except (TypeError, ValueError, OverflowError):
+        shown = repr(value)
+    return f"{shown} is not a finite number"
+
+
+def _non_finite(value: Any, path: tuple = ()) -> list[tuple[tuple, Any]]:
+    """(key path, value) of every number that is not finite: float inf/nan (YAML .inf, .nan, 1e309) and
+    integers too large to be a float, in parsed YAML or in a validated model (field aliases are the YAML keys)."""
+    found, stack = [], [(value, path)]
+    while stack:
+        value, path = stack.pop()
+        if isinstance(value, bool) or value is None or isinstance(value, str):
+            continue
+        if isinstance(value, float):
+            if not math.isfinite(value):
+                found.append((path, value))
+        elif isinstance(value, int):
+            if abs(value) > FLOAT_MAX:
+                found.append((path, value))
+        elif isinstance(value, BaseModel):
+            for name, field in type(value).model_fields.items():
+                stack.append((getattr(value, name), path + (field.alias or name,)))
+            stack.extend((item, path + (key,)) for key, item in (value.model_extra or {}).items())
+        elif isinstance(value, dict):
+            stack.extend((item, path + (key,)) for key, item in value.items())
+        elif isinstance(value, (list, tuple)):
+            stack.extend((item, path + (index,)) for index, item in enumerate(value))
+    return found
+
+
+# pydantic errors of a number field; when their input is not finite (text "inf" that a float field read), that is the problem to name
+NUMBER_ERRORS = {"finite_number", "greater_than", "greater_than_equal", "less_than", "less_than_equal", "float_type", "float_parsing"}
+
+
+def _as_float(value: Any) -> float | None:
+    """A number, or text a float field would read as one ("1e309", "nan"), as a float; else None."""
+    if isinstance(value, bool) or not isinstance(value, (int, float, str)):
+        return None
+    try:
+        return float(value)
+    except (ValueError, OverflowError):
+        return None
+
+
+def _input_not_finite(err: Any) -> bool:
+    number = _as_float(err.get("input"))
+    return err["type"] in NUMBER_ERRORS and number is not None and not math.isfinite(number)
+
+
+def _finite_hint(path: tuple) -> str:
+    return "for an open-ended range use a large bound, e.g. [0, 1e12]" if "valid_range" in path[-2:] else FINITE_HINT
+
+
+def _validation_message(err: Any) -> str:
+    if _input_not_finite(err):
+        return _not_finite(err.get("input"))
+    return err["msg"].removeprefix("Value error, ")
+
+
 class _Collector:
     """Gathers problems for one file."""
 
     def __init__(self, file: str, lines: dict[tuple, int]):
         self.file, self.lines, self.problems = file, lines, []  # type: ignore[var-annotated]
+        self.non_finite: set[tuple] = set()  # paths already reported as not finite (their other errors are noise)
+
+    def add_non_finite(self, value: Any, prefix: tuple = ()) -> None:
+        """Report every non-finite number in `value` (parsed YAML or a validated model) at its line."""
+        for path, number in _non_finite(value, prefix):
+            self.non_finite.add(path)
+            self.add(path, _not_finite(number), _finite_hint(path))
 
     def add(self, path: tuple, message: str, hint: str = "") -> None:
         self.problems.append(Problem(self.file, line_of(self.lines, path), dotted(path), message, hint))
@@ -93,7 +171,11 @@ class _Collector:
         for err in error.errors():
             path = prefix + _data_path(data, tuple(err["loc"]))
             kind = err["type"]
-            if kind == "extra_forbidden":
+            if path in self.non_finite:
+                continue  # reported once as "not a finite number"; a union's other members would only add noise
+            if _input_not_finite(err):
+                self.add(path, _validation_message(err), _finite_hint(path))
+            elif kind == "extra_forbidden":
                 key = str(path[-1]) if path else ""
                 close = difflib.get_close_matches(key, _keys_at(root, tuple(err["loc"])[:-1]), n=1)
                 self.add(path, f"unknown key {key!r}", f"did you mean {close[0]!r}?" if close else "remove it or check the README for the keys of this block")
@@ -106,8 +188,7 @@ class _Collector:
             elif kind == "union_tag_not_found":
                 self.add(path, "source has no 'kind'", f"add kind: one of {', '.join(KINDS)}")
             else:
-                message = err["msg"].removeprefix("Value error, ")
-                self.add(path, message)
+                self.add(path, _validation_message(err))
 
 
 def _as_list(value: Any) -> list:
@@ -140,6 +221,7 @@ def _check_meaning(data: dict, out: _Collector, env: Mapping[str, str], check_en
             for key, var in _as_dict(raw).items():
                 if key.endswith("_env") and isinstance(var, str) and not env.get(var):
                     out.add(("sources", name, key), f"environment variable {var} is not set", f"export {var}=... before running")
+            _check_google_default(("sources", name), raw, env, out)
         var = data.get("history_env")
         if isinstance(var, str) and not env.get(var):
             out.add(("history_env",), f"environment variable {var} is not set", f"export {var}=... before running")
@@ -192,6 +274,17 @@ def _check_meaning(data: dict, out: _Collector, env: Mapping[str, str], check_en
             node = parents[node]
 
 
+def _check_google_default(path: tuple, block: Any, env: Mapping[str, str], out: _Collector) -> None:
+    """A Google Sheets block without credentials_env / credentials_block uses GOOGLE_APPLICATION_CREDENTIALS: it must be set."""
+    from mapping.sources.sheets import DEFAULT_CREDENTIALS_ENV
+
+    block = _as_dict(block)
+    is_google = block.get("kind") == "sheets" or block.get("from") == "sheets"
+    if is_google and not block.get("credentials_env") and not block.get("credentials_block") and not env.get(DEFAULT_CREDENTIALS_ENV):
+        out.add(path, f"environment variable {DEFAULT_CREDENTIALS_ENV} is not set (the default Google credentials of this block)",
+                f"export {DEFAULT_CREDENTIALS_ENV}=path/to/service-account.json, or name another variable in credentials_env")
+
+
 def _check_one_source_per_spreadsheet(sources: dict, out: _Collector) -> None:
     """Two sheets sources on one spreadsheet would read it twice a sync; one source answers all its tabs in one read."""
     from mapping.sources.sheets import spreadsheet_key
@@ -212,8 +305,19 @@ def _check_one_source_per_spreadsheet(sources: dict, out: _Collector) -> None:
             first[key] = name
 
 
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
 def _number(value: Any) -> float | None:
-    return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
+    """The value as a finite float, else None (non-finite numbers are reported once, by _Collector.add_non_finite)."""
+    if not _is_number(value):
+        return None
+    try:
+        number = float(value)
+    except OverflowError:
+        return None
+    return number if math.isfinite(number) else None
 
 
 def _check_numbers(kr: dict, path: tuple, out: _Collector) -> None:
@@ -257,10 +361,11 @@ def _check_metric(metric: dict, path: tuple, sources: dict, out: _Collector, env
     if kind is None:
         return
     try:
-        kind.query_model.model_validate(metric)
+        spec = kind.query_model.model_validate(metric)
     except ValidationError as exc:
         out.add_validation(exc, metric, prefix=path, root=kind.query_model)
         return
+    out.add_non_finite(spec, path)  # e.g. scale: "inf" (text a float field accepted)
     if kind.check_query is not None:
         for key, message, hint in kind.check_query(metric, _as_dict(sources[name]), env):
             out.add(path + (key,), message, hint)
@@ -270,14 +375,22 @@ def _check_gate(metric: dict, path: tuple, out: _Collector) -> None:
     """valid_range must be [low, high] with low <= high; max_change a positive number or percentage."""
     bounds = metric.get("valid_range")
     if bounds is not None:
-        if not (isinstance(bounds, list) and len(bounds) == 2 and all(_number(b) is not None for b in bounds)):
+        read = [_as_float(b) for b in bounds] if isinstance(bounds, list) and len(bounds) == 2 else []
+        if any(b is not None and not math.isfinite(b) for b in read):
+            pass  # a bound that is not finite (.inf, "nan") is reported on its own
+        elif not (read and all(_is_number(b) for b in bounds)):
             out.add(path + ("valid_range",), "valid_range must be two numbers [min, max]", "e.g. valid_range: [0, 100]")
         elif bounds[0] > bounds[1]:
             out.add(path + ("valid_range",), f"valid_range minimum {bounds[0]} is above its maximum {bounds[1]}", "write [min, max]")
-    if metric.get("max_change") is not None:
+    change = metric.get("max_change")
+    if change is not None and path + ("max_change",) not in out.non_finite:
+        number = _as_float(change.strip().rstrip("%").strip() if isinstance(change, str) else change)
+        if number is not None and not math.isfinite(number):  # "inf", "1e309" (YAML reads that as text), "nan%"
+            out.add(path + ("max_change",), f"max_change {change!r} is not a finite number", "write a number in the KR's unit (5) or a percentage ('20%')")
+            return
         try:
-            parse_max_change(metric["max_change"])
-        except ValueError as exc:
+            parse_max_change(change)
+        except (ValueError, OverflowError) as exc:
             out.add(path + ("max_change",), str(exc), "write a number in the KR's unit (5) or a percentage ('20%')")
 
 
@@ -330,11 +443,14 @@ def load_config(path: str | Path, env: Mapping[str, str] | None = None, check_en
     if not isinstance(data, dict):
         out.add((), "the file must be a mapping with period, sources, objectives and outputs", "see examples/factory/okrs.yaml")
         raise ConfigError(out.problems)
+    out.add_non_finite(data)  # .inf, .nan, 1e309 anywhere in the file
     config = None
     try:
         config = Config.model_validate(data)
     except ValidationError as exc:
         out.add_validation(exc, data)
+    else:
+        out.add_non_finite(config)  # text such as "inf" that a float field of a source accepted
     _check_meaning(data, out, env, check_env)
     _check_register_keys(data, out, env, check_env)
     if out.problems or config is None:
@@ -369,6 +485,7 @@ def _check_register_keys(data: dict, out: _Collector, env: Mapping[str, str] | N
             var = _as_dict(block).get("credentials_env")
             if isinstance(var, str) and not env.get(var):
                 out.add(path + ("credentials_env",), f"environment variable {var} is not set", f"export {var}=... before running")
+            _check_google_default(path, block, env, out)
     okrs = data.get("okrs")
     if okrs is None:
         if "objectives" not in data:
@@ -438,7 +555,7 @@ def apply_register(config: Config, rows: Any) -> Config:
         except ValidationError as exc:
             for err in exc.errors():
                 path = ("objectives", oi) + _data_path(raw, tuple(err["loc"]))
-                out.add(path, "required value is missing" if err["type"] == "missing" else err["msg"].removeprefix("Value error, "),
+                out.add(path, "required value is missing" if err["type"] == "missing" else _validation_message(err),
                         "fill in the cell" if err["type"] == "missing" else "")
     if not reg.objectives and not reg.issues:
         out.problems.append(RowProblem(where, rows.header_row, "", "the register has no KR rows", "add one row per KR below the header"))

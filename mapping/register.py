@@ -206,7 +206,7 @@ def measured_values(result: Optional[KRResult], synced: str) -> dict[str, Any]:
     """What the sync writes for one KR: value, progress and score as numbers, status and sync time as text."""
     if result is None:
         return {"current": "", "progress": "", "score": "", "status": "no_data", "last_synced": synced}
-    status = f"{result.status} (stale)" if result.stale else result.status
+    status = result.label
     return {"current": "" if result.value is None else result.value,
             "progress": "" if result.progress is None else round(result.progress, 4),
             "score": "" if result.score is None else result.score,

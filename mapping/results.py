@@ -51,6 +51,15 @@ class KRResult:
         return bool(self.error)
 
     @property
+    def label(self) -> str:
+        """The status as a person should read it: a failed source is said, never hidden behind a stale value."""
+        if not self.stale:
+            return self.status
+        if self.value is None:
+            return "no_data (source failed)"
+        return f"{self.status} (stale)"
+
+    @property
     def delta(self) -> Optional[float]:
         """Change since the last recorded value of an earlier day."""
         if self.value is None or self.previous_value is None:

@@ -30,6 +30,15 @@ def worst_status(statuses: list[str]) -> str:
     return min(statuses, key=_SEVERITY.__getitem__) if statuses else "no_data"
 
 
+def objective_status(results: list[KRResult]) -> str:
+    """The worst status among the KRs that have a value; no_data only when none has one.
+
+    An objective with 1 of 2 KRs measured is as good as its measured KR says (the "KRs measured"
+    column shows that one is missing); it is not hidden behind no_data.
+    """
+    return worst_status([r.status for r in results if r.value is not None])
+
+
 def rollup(config: Config, results: dict[str, KRResult]) -> list[ObjectiveResult]:
     """Weighted mean of KR scores per objective (unmeasured KRs count as 0), in alignment-tree order."""
     kr_owner = {kr.id: objective.id for objective, kr in config.key_results()}
@@ -46,7 +55,7 @@ def rollup(config: Config, results: dict[str, KRResult]) -> list[ObjectiveResult
         total_weight = sum(kr.weight for kr in krs)
         score = sum(kr.weight * (results[kr.id].score or 0.0) for kr in krs) / total_weight
         progress = sum(kr.weight * (results[kr.id].progress or 0.0) for kr in krs) / total_weight
-        status = worst_status([results[kr.id].status for kr in krs])
+        status = objective_status([results[kr.id] for kr in krs])
         parent_objective = kr_owner.get(objective.aligns_to) if objective.aligns_to else None
         out.append(ObjectiveResult(objective, round(score, 4), round(progress, 4), status, depth, objective.aligns_to, parent_objective,
                                    sum(results[kr.id].value is not None for kr in krs), len(krs)))

@@ -1,14 +1,27 @@
-"""Load YAML while remembering the line of every key, so validation errors can point at it."""
+"""Load YAML while remembering the line of every key, so validation errors can point at it.
+
+The document is bounded before it is built: a config larger than OKR_SYNC_MAX_CONFIG_BYTES (default
+5 MB), one whose aliases expand to more than OKR_SYNC_MAX_CONFIG_NODES values (default 100,000),
+nested deeper than MAX_DEPTH, or an alias inside the very list/mapping it names is refused with a
+ConfigError, before any of it is expanded (a "billion laughs" file of a few hundred bytes would
+otherwise take minutes and gigabytes).
+"""
 from __future__ import annotations
 
+import os
 from pathlib import Path
-from typing import Any
+from typing import Any, Mapping
 
 import yaml
 
 from mapping.errors import ConfigError, Problem
 
 Location = tuple  # a key path such as ("objectives", 0, "key_results", 1, "target")
+
+MAX_BYTES_ENV, MAX_NODES_ENV = "OKR_SYNC_MAX_CONFIG_BYTES", "OKR_SYNC_MAX_CONFIG_NODES"
+DEFAULT_MAX_BYTES = 5_000_000   # a real okrs.yaml is a few kilobytes
+DEFAULT_MAX_NODES = 100_000     # keys, values and list items, every alias counted as a copy of what it names
+MAX_DEPTH = 100                 # nesting of lists and mappings (a config needs about ten)
 
 
 class _Loader(getattr(yaml, "CSafeLoader", yaml.SafeLoader)):  # libyaml when present: ~10x faster
@@ -30,41 +43,148 @@ def _construct_mapping(loader: _Loader, node: yaml.MappingNode, deep: bool = Fal
 _Loader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
 
 
-def _walk(node: yaml.Node, path: tuple, lines: dict[tuple, int]) -> None:
-    lines.setdefault(path, node.start_mark.line + 1)
-    if isinstance(node, yaml.MappingNode):
-        for key_node, value_node in node.value:
-            child = path + (key_node.value,)
-            lines[child] = key_node.start_mark.line + 1
-            _walk(value_node, child, lines)
-    elif isinstance(node, yaml.SequenceNode):
-        for index, item in enumerate(node.value):
-            _walk(item, path + (index,), lines)
+def _walk(root: yaml.Node, lines: dict[tuple, int]) -> None:
+    """Record the line of every key path (iteratively: the depth is bounded, but never by the recursion limit)."""
+    stack: list[tuple[yaml.Node, tuple]] = [(root, ())]
+    while stack:
+        node, path = stack.pop()
+        lines.setdefault(path, node.start_mark.line + 1)
+        if isinstance(node, yaml.MappingNode):
+            for key_node, value_node in reversed(node.value):
+                child = path + (key_node.value,)
+                lines[child] = key_node.start_mark.line + 1
+                stack.append((value_node, child))
+        elif isinstance(node, yaml.SequenceNode):
+            for index in range(len(node.value) - 1, -1, -1):
+                stack.append((node.value[index], path + (index,)))
+
+
+def limit_from_env(name: str, default: int, file: str, env: Mapping[str, str] | None = None) -> int:
+    """A positive whole number from an env var (underscores allowed: 10_000_000), else the default."""
+    raw = (os.environ if env is None else env).get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        value = 0
+    if value <= 0:
+        raise ConfigError([Problem(file, None, "", f"{name}={raw!r} is not a positive whole number",
+                                   f"unset it to use the default {default:,}, or set e.g. {name}={default * 2}")])
+    return value
+
+
+def _read(path: Path, file: str, max_bytes: int) -> str:
+    try:
+        with open(path, "rb") as handle:
+            data = handle.read(max_bytes + 1)  # never more: /dev/zero or a huge file cannot fill memory
+            size = os.fstat(handle.fileno()).st_size
+    except FileNotFoundError:
+        raise ConfigError([Problem(file, None, "", "file not found", "check the path")]) from None
+    except OSError as exc:
+        raise ConfigError([Problem(file, None, "", f"cannot read file: {exc}", "")]) from None
+    if len(data) > max_bytes:
+        size_text = f" ({size:,} bytes)" if size > max_bytes else ""
+        raise ConfigError([Problem(file, None, "", f"the file is larger than {max_bytes:,} bytes, the most a config may have{size_text}",
+                                   f"check it is the right file; if it really is that big, raise {MAX_BYTES_ENV}")])
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ConfigError([Problem(file, None, "", f"cannot read file: {exc}", "save it as UTF-8")]) from None
+
+
+def _bound(text: str, file: str, max_nodes: int) -> None:
+    """Count the values the document expands to, from the parser's events, before anything is built.
+
+    Every scalar and every list/mapping counts 1, an alias counts the size of what it names (kept per
+    anchor, so counting is linear in the file however the aliases nest). Stops at the first event that
+    crosses a limit, so a bomb is refused after reading a few lines of it.
+    """
+    loader = _Loader(text)
+    anchors: dict[str, tuple[int, int]] = {}  # anchor -> (expanded size, height)
+    open_frames: list[list] = []  # [anchor, total at start, tallest child]
+    total = 0
+
+    def refuse(event: Any, message: str, hint: str) -> None:
+        raise ConfigError([Problem(file, event.start_mark.line + 1, "", message, hint)])
+
+    try:
+        while loader.check_event():
+            event = loader.get_event()
+            if isinstance(event, yaml.DocumentStartEvent):
+                anchors.clear()
+                continue
+            if isinstance(event, (yaml.SequenceEndEvent, yaml.MappingEndEvent)):
+                anchor, start, tallest = open_frames.pop()
+                height = tallest + 1
+                if anchor is not None:
+                    anchors[anchor] = (total - start, height)
+                if open_frames:
+                    open_frames[-1][2] = max(open_frames[-1][2], height)
+                continue
+            if isinstance(event, yaml.AliasEvent):
+                if any(frame[0] == event.anchor for frame in open_frames):
+                    refuse(event, f"alias *{event.anchor} is used inside the list or mapping &{event.anchor} it names (a recursive structure)",
+                           "repeat the values instead, or name a different anchor")
+                size, height = anchors.get(event.anchor, (1, 1))  # an unknown alias is reported by the composer
+            elif isinstance(event, (yaml.SequenceStartEvent, yaml.MappingStartEvent)):
+                size, height = 1, 0
+                open_frames.append([event.anchor, total, 0])
+                if len(open_frames) > MAX_DEPTH:
+                    refuse(event, f"lists and mappings are nested more than {MAX_DEPTH} deep", "flatten the structure; a config needs about ten levels")
+            elif isinstance(event, yaml.ScalarEvent):
+                size, height = 1, 1
+                if event.anchor is not None:
+                    anchors[event.anchor] = (1, 1)
+            else:
+                continue
+            total += size
+            if total > max_nodes:
+                via = f" (alias *{event.anchor} adds {size:,})" if isinstance(event, yaml.AliasEvent) else ""
+                refuse(event, f"the YAML expands to more than {max_nodes:,} values{via}, every alias counted as a copy of what it names",
+                       f"use fewer or less deeply nested aliases; if the config really is that large, raise {MAX_NODES_ENV}")
+            if isinstance(event, yaml.AliasEvent) and len(open_frames) + height > MAX_DEPTH:
+                refuse(event, f"alias *{event.anchor} nests lists and mappings more than {MAX_DEPTH} deep", "use fewer nested aliases")
+            if open_frames and not isinstance(event, (yaml.SequenceStartEvent, yaml.MappingStartEvent)):
+                open_frames[-1][2] = max(open_frames[-1][2], height)
+    finally:
+        loader.dispose()
+
+
+def _malformed(file: str, exc: yaml.YAMLError) -> ConfigError:
+    mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
+    line = mark.line + 1 if mark is not None else None
+    problem = getattr(exc, "problem", None) or str(exc)
+    return ConfigError([Problem(file, line, "", f"malformed YAML: {problem}", "check indentation and quoting")])
 
 
 def load_yaml_with_lines(path: Path) -> tuple[Any, dict[tuple, int]]:
-    """Parse a YAML file; return the data and a map from key path to 1-based line number."""
+    """Parse a YAML file; return the data and a map from key path to 1-based line number.
+
+    Refuses (ConfigError) a file over OKR_SYNC_MAX_CONFIG_BYTES and a document whose aliases expand
+    to more than OKR_SYNC_MAX_CONFIG_NODES values, before expanding anything.
+    """
     file = str(path)
+    max_bytes = limit_from_env(MAX_BYTES_ENV, DEFAULT_MAX_BYTES, file)
+    max_nodes = limit_from_env(MAX_NODES_ENV, DEFAULT_MAX_NODES, file)
+    text = _read(Path(path), file, max_bytes)
     try:
-        text = Path(path).read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise ConfigError([Problem(file, None, "", "file not found", "check the path")]) from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError([Problem(file, None, "", f"cannot read file: {exc}", "")]) from None
+        _bound(text, file, max_nodes)
+    except yaml.YAMLError as exc:
+        raise _malformed(file, exc) from None
     loader = _Loader(text)
     try:
         node = loader.get_single_node()
         data = loader.construct_document(node) if node is not None else None
     except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
-        line = mark.line + 1 if mark is not None else None
-        problem = getattr(exc, "problem", None) or str(exc)
-        raise ConfigError([Problem(file, line, "", f"malformed YAML: {problem}", "check indentation and quoting")]) from None
+        raise _malformed(file, exc) from None
+    except ValueError as exc:  # e.g. an integer of more than 4,300 digits
+        raise ConfigError([Problem(file, None, "", f"unreadable value: {exc}", "write ordinary numbers")]) from None
     finally:
         loader.dispose()
     lines: dict[tuple, int] = {}
     if node is not None:
-        _walk(node, (), lines)
+        _walk(node, lines)
     return data, lines
 
 

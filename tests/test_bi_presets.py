@@ -70,6 +70,42 @@ def test_metabase_rows_combined_by_agg_or_jmespath():
     assert results[mean].value == pytest.approx((101 + 79 + 90) / 3)
 
 
+def mb_card_result(cols: list[dict], rows: list[list]) -> dict:
+    """A POST /api/card/:id/query answer as Metabase 0.50 sends it for a native question (trimmed to what matters)."""
+    return {"data": {"rows": rows, "cols": cols, "native_form": {"query": "SELECT ..."}, "results_timezone": "UTC",
+                     "results_metadata": {"columns": cols}, "insights": None, "requested_timezone": "UTC"},
+            "cached": None, "database_id": 2, "started_at": "2026-11-15T12:00:00.123456Z", "json_query": {"type": "native"},
+            "average_execution_time": None, "status": "completed", "context": "question", "row_count": len(rows), "running_time": 41}
+
+
+RATE_COL = {"display_name": "Rate", "source": "native", "field_ref": ["field", "rate", {"base-type": "type/Float"}],
+            "effective_type": "type/Float", "name": "rate", "base_type": "type/Float", "database_type": "float8",
+            "fingerprint": {"global": {"distinct-count": 1, "nil%": 0.0}, "type": {"type/Number": {"min": 0.042, "max": 0.042}}}}
+SHARE_COL = {**RATE_COL, "display_name": "Repeat share", "name": "repeat_share", "field_ref": ["field", "repeat_share", {"base-type": "type/Float"}]}
+
+
+@responses.activate
+def test_metabase_card_with_one_column_is_one_value_without_column():
+    """Each column has a name and a display name: one column is still one value (it used to say "2 columns (Rate, rate)")."""
+    responses.post(f"{MB}/api/card/118/query", status=202, json=mb_card_result([RATE_COL], [[0.042]]))
+    plain, by_name, by_display = mbq(card=118), mbq(card=118, column="rate"), mbq(card=118, column="Rate")
+    by_extract = mbq(card=118, extract="rows[0].rate")
+    results = mb().fetch([plain, by_name, by_display, by_extract], Q4, NOW)
+    assert {q: r.value for q, r in results.items()} == {plain: 0.042, by_name: 0.042, by_display: 0.042, by_extract: 0.042}
+    assert len(responses.calls) == 1
+
+
+@responses.activate
+def test_metabase_card_with_two_columns_still_needs_column_and_names_each_once():
+    responses.post(f"{MB}/api/card/119/query", status=202, json=mb_card_result([RATE_COL, SHARE_COL], [[0.042, 12.5]]))
+    plain, share = mbq(card=119), mbq(card=119, column="repeat_share")
+    missing = mbq(card=119, column="nope")
+    results = mb().fetch([plain, share, missing], Q4, NOW)
+    assert results[share].value == 12.5
+    assert "card 119 returned 2 columns (Rate (rate), Repeat share (repeat_share)); name one with column" in str(results[plain])
+    assert "column 'nope' is not in the result; it has Rate (rate), Repeat share (repeat_share)" in str(results[missing])
+
+
 @responses.activate
 def test_metabase_failed_query_is_an_error_even_with_http_202():
     responses.post(f"{MB}/api/card/9/query", status=202, json={

@@ -44,7 +44,9 @@ def test_failing_source_exits_1_naming_the_krs_and_still_writes(factory):
     (factory.parent / "data" / "quality.xlsx").unlink()
     result = invoke("run", factory)
     assert result.exit_code == 1
-    assert "nps:" in result.stderr and "quality.xlsx not found" in result.stderr
+    assert "(KRs nps, complaint-closure, 8d-rollout)" in result.stderr and "quality.xlsx not found" in result.stderr
+    warning = [line for line in result.stderr.splitlines() if line.startswith("warning:")][0]
+    assert warning.count("not found") == 1  # the error is said once for its three KRs
     assert "Traceback" not in result.output
     assert (factory.parent / "out" / "okr-summary.xlsx").exists()
 
@@ -93,7 +95,8 @@ outputs: [{kind: xlsx, path: out.xlsx}]
 """)
     result = invoke("run", cfg, env={"PREFECT_API_URL": "", "MES_URL": "postgresql+psycopg://okr:pw1234@127.0.0.1:1/mes"})
     assert result.exit_code == 1
-    assert "k: source 'mes': cannot connect" in result.stderr and "pw1234" not in result.output
+    assert "source 'mes': cannot connect" in result.stderr and "(KR k)" in result.stderr
+    assert "source 'mes': source" not in result.output and "pw1234" not in result.output
     assert "Traceback" not in result.output
 
 

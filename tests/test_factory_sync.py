@@ -128,7 +128,7 @@ def test_a_failing_source_marks_only_its_krs_stale_and_keeps_last_good_values(fa
     # a third failing run keeps the first "stale since"
     third = run_sync(factory, later + timedelta(days=1))
     assert third.results["nps"].stale_since == later
-    assert "2 KR(s)" not in third.failure_message() and "nps:" in third.failure_message()
+    assert "2 KR(s)" not in third.failure_message() and "(KRs nps, complaint-closure, 8d-rollout)" in third.failure_message()
 
 
 def test_preview_writes_and_records_nothing(factory, tmp_path):

@@ -310,3 +310,41 @@ def test_concurrent_syncs_on_postgresql_never_lose_an_update(tmp_path):
         assert counts == {"team0": 180, "team1": 180, "team2": 180}  # 60 KRs x 3 days each, nothing lost or doubled
         assert values == [1.0]
         assert runs == {"completed": 12}
+
+
+def _factory_like(tmp_path: Path) -> Path:
+    mes(tmp_path, [("2026-10-01", 500)])
+    path = config_file(tmp_path)
+    path.write_text(path.read_text() + "outputs:\n  - {kind: xlsx, path: out/summary.xlsx}\n")
+    return path
+
+
+def test_a_garbage_history_file_is_a_one_line_error_with_exit_3_and_nothing_written(tmp_path):
+    from typer.testing import CliRunner
+
+    from flows.cli import app
+    path = _factory_like(tmp_path)
+    (tmp_path / "history.db").write_bytes(b"this is a spreadsheet, not a database\n" * 100)
+    before = (tmp_path / "history.db").read_bytes()
+    result = CliRunner().invoke(app, ["run", str(path)], env={"PREFECT_API_URL": ""})
+    assert result.exit_code == 3
+    assert "is damaged (file is not a database)" in result.stderr and "restore it from a backup, or move it aside" in result.stderr
+    assert "Traceback" not in result.output and "[SQL:" not in result.output
+    assert (tmp_path / "history.db").read_bytes() == before and not (tmp_path / "out").exists()
+
+
+def test_a_malformed_sqlite_history_is_a_one_line_error_with_exit_3_and_nothing_written(tmp_path):
+    from typer.testing import CliRunner
+
+    from flows.cli import app
+    path = _factory_like(tmp_path)
+    run_sync(load_config(path), at("2026-10-01"))
+    shutil.rmtree(tmp_path / "out")
+    data = bytearray((tmp_path / "history.db").read_bytes())
+    for offset in range(4096, len(data), 4096):  # wreck every page but the header page
+        data[offset:offset + 64] = b"\xff" * 64
+    (tmp_path / "history.db").write_bytes(bytes(data))
+    result = CliRunner().invoke(app, ["run", str(path)], env={"PREFECT_API_URL": ""})
+    assert result.exit_code == 3, result.output
+    assert "is damaged (" in result.stderr and "malformed" in result.stderr and "Traceback" not in result.output
+    assert (tmp_path / "history.db").read_bytes() == bytes(data) and not (tmp_path / "out").exists()

@@ -90,7 +90,7 @@ def test_a_failing_jira_query_marks_only_its_kr_stale_and_keeps_its_last_value(s
     assert "The value 'PAY' does not exist" in escaped.error and ESCAPED in escaped.error
     fresh = {kr: r.value for kr, r in outcome.results.items() if not r.stale}
     assert fresh == pytest.approx({"payments-epic-points": 46, "story-cycle-time": 3.0, "p1-within-24h": 100 * 38 / 41})
-    assert outcome.failed_sources == ["jira"] and "escaped-bugs:" in outcome.failure_message()
+    assert outcome.failed_sources == ["jira"] and "(KR escaped-bugs)" in outcome.failure_message()
     rows = summary_rows(tmp_path / "out" / "okr-summary.xlsx")
     assert rows["escaped-bugs"]["Current"] == 17 and "does not exist" in rows["escaped-bugs"]["Error"]
 

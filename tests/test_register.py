@@ -133,7 +133,7 @@ def test_write_back_touches_only_measured_cells_of_kr_rows():
     data = writeback_ranges(reg, results, now)
     assert [d["range"] for d in data] == ["'OKRs'!O2:O6", "'OKRs'!P2:P6", "'OKRs'!Q2:Q6", "'OKRs'!R2:R6", "'OKRs'!S2:S6"]
     assert data[0]["values"] == [[250000.0], [38.0], [None], [91.5], [""]]  # row 4 is blank: null leaves it alone
-    assert data[3]["values"] == [["off_track"], ["at_risk"], [None], ["on_track"], ["no_data (stale)"]]
+    assert data[3]["values"] == [["off_track"], ["at_risk"], [None], ["on_track"], ["no_data (source failed)"]]
     assert data[4]["values"] == [["2026-11-15 12:00"], ["2026-11-15 12:00"], [None], ["2026-11-15 12:00"], ["2026-11-15 12:00"]]
 
 

@@ -177,6 +177,42 @@ def test_a_refused_token_is_an_auth_error_naming_the_service_account(fake, monke
     assert "refused a token for okr-sync@acme-okrs.iam.gserviceaccount.com" in str(error) and fake.count() == 0
 
 
+def test_a_refused_token_is_one_clean_line_with_the_reason_and_what_to_do(fake, monkeypatch):
+    """google-auth's RefreshError carries (message, response body): the message used to come out as `(('invalid_grant); ...`."""
+    import connectors.sheets_client as sc
+    from connectors.sheets_client import SheetsAuthError, service_account_credentials
+    from mapping.sources.sheets import GoogleAuth
+    monkeypatch.setattr(sc, "_CREDENTIALS", {})
+    fake.token_error = "invalid_grant"  # the token endpoint's 400 {"error": "invalid_grant", "error_description": "Invalid JWT Signature."}
+    info = service_account_info()
+    with pytest.raises(SheetsAuthError) as raised:
+        service_account_credentials(GoogleAuth(credentials_env="SHEETS_KEY"), {"SHEETS_KEY": json.dumps(info)})
+    message = str(raised.value)
+    assert message == ("Google refused a token for okr-sync@acme-okrs.iam.gserviceaccount.com: invalid_grant: Invalid JWT Signature. "
+                       "Check the service-account key in environment variable SHEETS_KEY: it may have been deleted, disabled or rotated; "
+                       "create a new JSON key (Google Cloud console > IAM > Service accounts > Keys) and put it there")
+    assert "\n" not in message and "('" not in message and "{" not in message
+    assert info["private_key_id"] not in message and "PRIVATE KEY" not in message
+    assert fake.token_requests == 1 and fake.count() == 0
+
+
+def test_refusal_reasons_from_every_shape_of_refresh_error():
+    from google.auth.exceptions import RefreshError
+
+    from connectors.sheets_client import refusal_message, refusal_reason
+    body = {"error": "invalid_grant", "error_description": "Invalid JWT Signature."}
+    assert refusal_reason(RefreshError("invalid_grant: Invalid JWT Signature.", body)) == "invalid_grant: Invalid JWT Signature."
+    assert refusal_reason(RefreshError(json.dumps(body))) == "invalid_grant: Invalid JWT Signature."  # no details extracted
+    assert refusal_reason(RefreshError("<html>\n<body>Bad   gateway</body>\n</html>")) == "<html> <body>Bad gateway</body> </html>"
+    assert refusal_reason(RefreshError()) == "RefreshError"
+    assert len(refusal_reason(RefreshError("x" * 500))) == 160
+    skew = RefreshError("invalid_grant: Invalid JWT: Token must be a short-lived token (60 minutes) and in a reasonable timeframe. "
+                        "Check your iat and exp values in the JWT claim.", {})
+    assert "clock" in refusal_message(skew, "sa@p.iam.gserviceaccount.com", "key file /k.json")
+    gone = RefreshError("invalid_grant: Invalid grant: account not found", {})
+    assert "still exists" in refusal_message(gone, "sa@p.iam.gserviceaccount.com", "key file /k.json")
+
+
 def test_credentials_from_a_prefect_secret_block(fake, monkeypatch):
     import connectors.sheets_client as sc
     from prefect.blocks.system import Secret

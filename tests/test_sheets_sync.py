@@ -178,15 +178,21 @@ def test_a_second_identical_sync_changes_nothing(fake, tmp_path, key_json):
     assert fake.snapshot(KEY_OUT) == first
 
 
-def test_rows_of_removed_krs_are_cleared_without_a_formatting_request(fake, tmp_path, key_json):
+def test_rows_of_removed_krs_are_cleared_and_keep_no_sparkline_formula(fake, tmp_path, key_json):
     sync(write_okrs(tmp_path), key_json)
     sync(write_okrs(tmp_path, n_b=50), key_json)
-    assert fake.count("batchUpdate") == 1  # the grid is big enough: values only
+    # Summary and Objectives: the grid is big enough, their rows are cleared by the values write; History holds
+    # formulas the RAW write cannot clear, so its grid is cut to its rows (one small batchUpdate, no re-formatting)
+    assert fake.count("batchUpdate") == 2
+    cut = [body for kind, body in fake.bodies if kind == "batchUpdate"][-1]["requests"]
+    assert cut == [{"updateSheetProperties": {"properties": {"sheetId": fake.tab(KEY_OUT, "History").sheet_id, "gridProperties": {"rowCount": 151}},
+                                              "fields": "gridProperties/rowCount"}}]
     rows = fake.values(KEY_OUT, "Summary")
     assert len(rows) == 151 and {r[1] for r in rows[1:]} == {f"a{i}" for i in range(100)} | {f"b{i}" for i in range(50)}
+    assert fake.tab(KEY_OUT, "Summary").rows == 201  # cleared, not cut
     history = fake.values(KEY_OUT, "History")
-    assert {r[0] for r in history[1:151]} == {r[1] for r in rows[1:]}
-    assert all(r[:3] == ["", "", ""] and r[4:] == [] for r in history[151:])  # only the (empty) sparkline formula is left
+    assert len(history) == 151 and {r[0] for r in history[1:151]} == {r[1] for r in rows[1:]}
+    assert sorted(r for r, c in fake.tab(KEY_OUT, "History").formulas) == list(range(1, 151))  # no formula on a removed KR's row
     assert len(fake.values(KEY_OUT, "Objectives")) == 1 + 8
 
 

@@ -285,48 +285,6 @@ def test_sync_end_to_end_records_the_series_as_history_points(server_db, tmp_pat
     assert points[NOW.date()] == pytest.approx(100.0 * sum(r[3] for r in newest) / sum(r[2] for r in newest))
 
 
-@pytest.fixture
-def factory_pg(tmp_path):
-    """The factory sample data (until 2026-11-15) loaded into a fresh PostgreSQL database, read by a reader role."""
-    from flows.example_data import load_mes_into_database, make_factory
-    for db in server_database("postgresql", "okr_example"):
-        make_factory(tmp_path, date(2026, 11, 15))
-        load_mes_into_database(tmp_path / "mes.db", db.admin)
-        db.grant_reader()
-        yield db.reader, tmp_path / "mes.db"
-
-
-def test_factory_postgres_example_matches_values_computed_from_the_sample_rows(factory_pg):
-    import sqlite3
-    from pathlib import Path
-    url, sqlite_path = factory_pg
-    db = sqlite3.connect(sqlite_path)
-    rows = [(date.fromisoformat(d), p, f, e, t) for d, p, f, e, t in
-            db.execute("SELECT day, produced, defects, energy_kwh, downtime_min FROM production")]
-    db.close()
-    last = max(r[0] for r in rows)
-    week = [r for r in rows if r[0] > last - timedelta(days=7)]
-    defect_rate = 100 * sum(r[2] for r in week) / sum(r[1] for r in week)  # the 7 days ending on the newest day
-    energy = sum(r[3] for r in week) / sum(r[1] for r in week)
-    shift_minutes = 480 * len(week)
-    downtime = sum(r[4] for r in week)
-    availability = 1 - downtime / shift_minutes
-    performance = sum(r[1] for r in week) / (5 * (shift_minutes - downtime))
-    quality = 1 - sum(r[2] for r in week) / sum(r[1] for r in week)
-
-    example = Path(__file__).resolve().parent.parent / "examples" / "factory" / "okrs.postgres.yaml"
-    env = {"MES_DATABASE_URL": url}
-    config = load_config(example, env=env)
-    outcome = run_sync(config, datetime(2026, 11, 15, 18, tzinfo=timezone.utc), write=False, env=env)
-    assert outcome.ok, outcome.failure_message()
-    results = outcome.results
-    assert results["defect-rate"].value == pytest.approx(defect_rate, rel=1e-9)
-    assert len(results["defect-rate"].extra["series"]) == (last - Q4.start).days + 1
-    assert results["energy-per-unit"].value == pytest.approx(energy, rel=1e-9)
-    assert results["oee"].value == pytest.approx(availability * performance * quality * 100, rel=1e-9)
-    assert 0 < results["oee"].value < 100
-
-
 @pytest.mark.parametrize("server_db", ["postgresql"], indirect=True)  # set_config() is PostgreSQL's
 def test_postgres_session_stays_read_only_even_after_a_query_turns_the_default_off(server_db, tmp_path):
     """Layer 2 alone (the text check is bypassed, the role may write): set_config() turning the session default off is

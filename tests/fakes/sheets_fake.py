@@ -4,7 +4,11 @@ Payload shapes follow the real traffic recorded in shared/reference/sheets-api/ 
 `sheets[].properties`, `values:batchGet` -> `valueRanges` echoing A1 ranges, `values:batchUpdate`
 -> `totalUpdated*` + `responses`, `batchUpdate` -> `replies`, errors as
 `{"error": {"code", "message", "status"}}`). It keeps cells per tab, enforces grid limits like
-Google ("exceeds grid limits"), honours RAW vs USER_ENTERED, and logs every request by kind.
+Google (a read or write past a tab's grid is HTTP 400 `Range ('Tab'!AA1) exceeds grid limits. Max rows:
+1000, max columns: 26`, prefixed `Invalid data[i]: ` in a values write; a new tab is 1000 x 26; grids
+grow with `appendDimension` or `updateSheetProperties` up to 10 million cells per spreadsheet),
+honours RAW vs USER_ENTERED (and null = leave the cell, "" = clear it, formula included), and logs
+every request by kind.
 
 It deliberately shares no code with okr-sync: A1 parsing here is its own.
 """
@@ -314,8 +318,11 @@ class SheetsFake:
             raise FakeError(400, "Invalid valueInputOption", "INVALID_ARGUMENT")
         responses_, total_cells, sheets, total_rows = [], 0, set(), 0
         staged = []
-        for entry in body.get("data", []):
-            tab, r0, c0, r1, c1 = self._resolve(book, entry["range"])
+        for i, entry in enumerate(body.get("data", [])):
+            try:
+                tab, r0, c0, r1, c1 = self._resolve(book, entry["range"])
+            except FakeError as exc:  # Google names the failing entry: "Invalid data[0]: Range (...) exceeds grid limits. ..."
+                raise FakeError(exc.code, f"Invalid data[{i}]: {exc.message}", exc.status) from None
             values = entry.get("values", [])
             if len(values) > r1 - r0 or any(len(row) > c1 - c0 for row in values):
                 raise FakeError(400, f"Requested writing within range [{entry['range']}], but tried writing beyond it", "INVALID_ARGUMENT")
@@ -352,15 +359,39 @@ class SheetsFake:
         snapshot = copy.deepcopy(book.tabs)
         replies = []
         try:
-            for request in body.get("requests", []):
+            for i, request in enumerate(body.get("requests", [])):
                 (name, args), = request.items()
-                replies.append(self._apply(book, name, args))
+                try:
+                    replies.append(self._apply(book, name, args))
+                    self._check_cell_limit(book, i, name)
+                except FakeError as exc:
+                    message = exc.message if exc.message.startswith("Invalid ") else f"Invalid requests[{i}].{name}: {exc.message}"
+                    raise FakeError(exc.code, message, exc.status) from None
         except FakeError:
             book.tabs = snapshot  # batchUpdate is atomic
             raise
         return {"spreadsheetId": book.key, "replies": replies}
 
+    CELL_LIMIT = 10_000_000  # cells per spreadsheet, all tabs together
+
+    def _check_cell_limit(self, book: Spreadsheet, index: int, name: str) -> None:
+        if sum(t.rows * t.cols for t in book.tabs) > self.CELL_LIMIT:
+            raise FakeError(400, f"Invalid requests[{index}].{name}: This action would increase the number of cells in the "
+                                 f"workbook above the limit of {self.CELL_LIMIT} cells.", "INVALID_ARGUMENT")
+
     def _apply(self, book: Spreadsheet, name: str, args: dict) -> dict:
+        if name == "appendDimension":  # rows/columns added at the end of the grid
+            tab = book.tab_by_id(args["sheetId"])
+            length = args.get("length", 0)
+            if length < 1:
+                raise FakeError(400, "length must be greater than 0", "INVALID_ARGUMENT")
+            if args["dimension"] == "ROWS":
+                tab.rows += length
+            elif args["dimension"] == "COLUMNS":
+                tab.cols += length
+            else:
+                raise FakeError(400, f"unknown dimension {args['dimension']!r}", "INVALID_ARGUMENT")
+            return {}
         if name == "addSheet":
             props = args.get("properties", {})
             title = props["title"]
@@ -421,7 +452,7 @@ class SheetsFake:
                 for dc, cell in enumerate(row.get("values", [])):
                     pos = (r0 + dr, c0 + dc)
                     if pos[0] >= tab.rows or pos[1] >= tab.cols:
-                        raise FakeError(400, f"Invalid requests.updateCells: exceeds grid limits. Max rows: {tab.rows}, max columns: {tab.cols}", "INVALID_ARGUMENT")
+                        raise FakeError(400, f"exceeds grid limits. Max rows: {tab.rows}, max columns: {tab.cols}", "INVALID_ARGUMENT")
                     value = cell.get("userEnteredValue", {})
                     tab.cells.pop(pos, None)
                     tab.formulas.pop(pos, None)

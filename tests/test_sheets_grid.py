@@ -1,0 +1,238 @@
+"""Grid limits (issue 10): a write past a tab's grid is HTTP 400 "exceeds grid limits" at Google, so the
+register write-back and the summary sink grow the grid first, with as few requests as possible; and
+rows cleared after KRs were removed keep no SPARKLINE formula.
+
+Everything runs against the stateful Sheets fake, which enforces grid limits like the real API.
+"""
+from __future__ import annotations
+
+import json
+from datetime import datetime, timezone
+
+import pytest
+import responses
+from google.oauth2.credentials import Credentials
+
+from connectors.sheets_client import BoundedRetryHTTPClient, RateLimiter, SheetsClient, SheetsError
+from fakes.sheets_fake import SheetsFake, service_account_info
+from flows.pipeline import run_sync
+from mapping.loader import load_config
+
+KEY_REG = "1Register000000000000000000000000000000000RR"
+KEY_KPI = "1Survey00000000000000000000000000000000000BB"
+KEY_OUT = "1Summary000000000000000000000000000000000CC"
+NOW = datetime(2026, 11, 15, 12, 0, tzinfo=timezone.utc)
+HUMAN = ["Objective id", "Objective", "Level", "Aligns to", "KR id", "Key result", "Owner", "Type", "Baseline",
+         "Target", "Unit", "Committed", "Manual value", "Notes"]
+MEASURED = ["Current", "Progress", "Score", "Status", "Last synced"]
+KR_ROWS = [
+    ["sales", "Grow revenue", "company", "", "rev", "Revenue 1M", "Ann", "increase", 0, 1000000, "EUR", True, "", "note"],
+    ["", "", "", "", "nps", "NPS 40+", "Bob", "at_least", 30, 40, "pts", False, "", ""],
+]
+
+
+@pytest.fixture
+def env():
+    return {"SA_KEY": json.dumps(service_account_info())}
+
+
+@pytest.fixture
+def fake(monkeypatch):
+    import connectors.sheets_client as sc
+    monkeypatch.setattr(sc, "_CREDENTIALS", {})
+    with responses.RequestsMock(assert_all_requests_are_fired=False) as mock:
+        fake = SheetsFake(mock)
+        fake.add_spreadsheet(KEY_KPI, "KPIs", {"KPIs": [["revenue", 250000], ["nps", 38]] + [[f"k{i}", i] for i in range(3, 13)]})
+        yield fake
+
+
+def register_config(write_config, outputs: str = "") -> str:
+    return str(write_config(f"""
+        period: 2026-Q4
+        history: sqlite:///history.db
+        sources:
+          kpis: {{kind: sheets, spreadsheet: {KEY_KPI}, credentials_env: SA_KEY}}
+        okrs:
+          from: sheets
+          spreadsheet: {KEY_REG}
+          worksheet: OKRs
+          credentials_env: SA_KEY
+          metrics:
+            rev: {{source: kpis, cell: "'KPIs'!B1"}}
+            nps: {{source: kpis, cell: "'KPIs'!B2"}}
+        {outputs}
+        """))
+
+
+def sync(path, env, now: datetime = NOW):
+    return run_sync(load_config(path, env=env), now, env=env)
+
+
+def requests_to(fake: SheetsFake, key: str) -> dict[str, int]:
+    return {kind: fake.count(kind, key) for kind in ("batchGet", "metadata", "batchUpdate", "values.batchUpdate") if fake.count(kind, key)}
+
+
+def measured_of(fake: SheetsFake, first_measured: int) -> dict[str, list]:
+    rows = fake.values(KEY_REG, "OKRs")
+    return {row[4]: row[first_measured:first_measured + 5] for row in rows[1:] if len(row) > 4 and row[4]}
+
+
+# ---- the register write-back ------------------------------------------------------------------
+
+def test_a_register_with_22_header_columns_grows_its_grid_for_the_measured_columns(fake, write_config, env):
+    """22 header columns + 5 measured ones = 27 > Google's default 26: the write used to fail with HTTP 400."""
+    extra = [f"Note {i}" for i in range(1, 9)]
+    header = HUMAN + extra  # 22 columns, A..V; the measured columns go to W..AA
+    fake.add_spreadsheet(KEY_REG, "OKR register", {"OKRs": [header] + [row + [""] * 8 for row in KR_ROWS]})  # 1000 x 26
+    sync(register_config(write_config), env)
+
+    tab = fake.tab(KEY_REG, "OKRs")
+    assert tab.cols == 27 and tab.rows == 1000  # one column appended, rows untouched
+    assert fake.values(KEY_REG, "OKRs")[0][22:] == MEASURED
+    measured = measured_of(fake, 22)
+    assert measured["rev"][:3] == [250000, 0.25, 0.25] and measured["nps"][:3] == [38, 0.8, 0.8]
+    # 1 read + 1 metadata read (the tab's sheetId) + 1 batchUpdate (appendDimension) + 1 values write
+    assert requests_to(fake, KEY_REG) == {"batchGet": 1, "metadata": 1, "batchUpdate": 1, "values.batchUpdate": 1}
+    grow = [body for kind, body in fake.bodies if kind == "batchUpdate"]
+    assert grow == [{"requests": [{"appendDimension": {"sheetId": tab.sheet_id, "dimension": "COLUMNS", "length": 1}}]}]
+
+    sync(register_config(write_config), env)  # the read shows the grown grid and the same values: one read, nothing else
+    assert requests_to(fake, KEY_REG) == {"batchGet": 2, "metadata": 1, "batchUpdate": 1, "values.batchUpdate": 1}
+
+
+def test_a_register_tab_with_no_column_right_of_its_header_gets_the_five_measured_columns(fake, write_config, env):
+    fake.add_spreadsheet(KEY_REG, "OKR register", {"OKRs": [HUMAN] + KR_ROWS}, rows=3, cols=len(HUMAN))  # a tab cut to its data
+    sync(register_config(write_config), env)
+    tab = fake.tab(KEY_REG, "OKRs")
+    assert (tab.rows, tab.cols) == (3, len(HUMAN) + 5)
+    rows = fake.values(KEY_REG, "OKRs")
+    assert rows[0] == HUMAN + MEASURED and rows[1][:len(HUMAN)] == KR_ROWS[0]  # human columns untouched
+    assert measured_of(fake, len(HUMAN))["rev"] == [250000, 0.25, 0.25, "off_track", "2026-11-15 12:00"]
+    assert requests_to(fake, KEY_REG) == {"batchGet": 1, "metadata": 1, "batchUpdate": 1, "values.batchUpdate": 1}
+    assert [body for kind, body in fake.bodies if kind == "batchUpdate"][0]["requests"] == [
+        {"appendDimension": {"sheetId": tab.sheet_id, "dimension": "COLUMNS", "length": 5}}]
+
+
+def test_a_register_whose_grid_fits_costs_no_extra_request(fake, write_config, env):
+    fake.add_spreadsheet(KEY_REG, "OKR register", {"OKRs": [HUMAN + MEASURED] + KR_ROWS}, rows=3, cols=19)  # exactly enough
+    sync(register_config(write_config), env)
+    assert requests_to(fake, KEY_REG) == {"batchGet": 1, "values.batchUpdate": 1}
+    assert measured_of(fake, 14)["nps"][:3] == [38, 0.8, 0.8]
+
+
+def make_client() -> SheetsClient:
+    return SheetsClient(BoundedRetryHTTPClient(Credentials(token="x"), limiter=RateLimiter(), sleep=lambda s: None),
+                        "okr-sync@acme-okrs.iam.gserviceaccount.com")
+
+
+def test_ensure_grid_reads_the_size_from_a_whole_tab_read_and_grows_rows_and_columns_in_one_request(fake):
+    fake.add_spreadsheet(KEY_REG, tabs={"Other": [], "My 'tab'": [["a"]]}, rows=10, cols=4)
+    client = make_client()
+    client.batch_get(KEY_REG, ["'My ''tab'''"])
+    assert client.grids[(KEY_REG, "My 'tab'")] == (10, 4)  # from the echoed range 'My ''tab'''!A1:D10
+    assert client.ensure_grid(KEY_REG, "My 'tab'", 10, 4) == 0 and fake.count() == 1  # fits: no request
+    assert client.ensure_grid(KEY_REG, "My 'tab'", 12, 30) == 2
+    tab = fake.tab(KEY_REG, "My 'tab'")
+    assert (tab.rows, tab.cols) == (12, 30) and fake.tab(KEY_REG, "Other").cols == 4
+    assert [body for kind, body in fake.bodies if kind == "batchUpdate"] == [{"requests": [
+        {"appendDimension": {"sheetId": tab.sheet_id, "dimension": "ROWS", "length": 2}},
+        {"appendDimension": {"sheetId": tab.sheet_id, "dimension": "COLUMNS", "length": 26}}]}]
+    assert client.ensure_grid(KEY_REG, "My 'tab'", 12, 30) == 0  # remembered
+
+
+def test_ensure_grid_without_a_known_size_reads_metadata_and_does_not_grow_a_big_enough_tab(fake):
+    fake.add_spreadsheet(KEY_REG, tabs={"OKRs": []})
+    client = make_client()
+    client.batch_get(KEY_REG, ["'OKRs'!A1:B2"])  # not a whole-tab read: says nothing about the grid
+    assert client.grids == {}
+    assert client.ensure_grid(KEY_REG, "OKRs", 500, 26) == 1
+    assert fake.count("metadata") == 1 and fake.count("batchUpdate") == 0
+    with pytest.raises(SheetsError, match="no tab 'Missing'"):
+        client.ensure_grid(KEY_REG, "Missing", 1, 1)
+
+
+def test_the_fake_answers_a_write_past_the_grid_like_google(fake):
+    """The 400 the acceptance run saw: Google's error JSON naming the range and the grid's size."""
+    fake.add_spreadsheet(KEY_REG, tabs={"OKRs": [["x"]]})
+    client = make_client()
+    with pytest.raises(SheetsError) as info:
+        client.batch_update_values(KEY_REG, [{"range": "'OKRs'!AA2:AA3", "values": [[1], [2]]}])
+    assert "Invalid data[0]: Range ('OKRs'!AA2:AA3) exceeds grid limits. Max rows: 1000, max columns: 26 (HTTP 400)" in str(info.value)
+    with pytest.raises(SheetsError, match=r"Range \('OKRs'!A1001\) exceeds grid limits\. Max rows: 1000, max columns: 26"):
+        client.batch_get(KEY_REG, ["'OKRs'!A1001"])
+    assert fake.values(KEY_REG, "OKRs") == [["x"]]  # nothing written
+
+
+def test_the_fake_grows_grids_up_to_googles_cell_limit_atomically(fake):
+    fake.add_spreadsheet(KEY_REG, tabs={"OKRs": []})
+    client = make_client()
+    client.batch_update(KEY_REG, [{"appendDimension": {"sheetId": 0, "dimension": "COLUMNS", "length": 4}}])
+    assert fake.tab(KEY_REG, "OKRs").cols == 30
+    with pytest.raises(SheetsError) as info:
+        client.batch_update(KEY_REG, [{"appendDimension": {"sheetId": 0, "dimension": "COLUMNS", "length": 1}},
+                                      {"appendDimension": {"sheetId": 0, "dimension": "ROWS", "length": 400_000}}])
+    assert ("Invalid requests[1].appendDimension: This action would increase the number of cells in the workbook "
+            "above the limit of 10000000 cells.") in str(info.value)
+    assert (fake.tab(KEY_REG, "OKRs").rows, fake.tab(KEY_REG, "OKRs").cols) == (1000, 30)  # all or nothing
+
+
+# ---- the summary sink -------------------------------------------------------------------------
+
+def summary_config(write_config, krs: int, history_points: int = 12) -> str:
+    lines = ["period: 2026-Q4", "history: sqlite:///history.db", "sources:",
+             f"  kpis: {{kind: sheets, spreadsheet: {KEY_KPI}, credentials_env: SA_KEY}}",
+             "objectives:", "  - id: o", "    title: Objective", "    key_results:"]
+    for i in range(krs):
+        lines += [f"      - id: k{i}", f"        title: KR {i}", "        baseline: 0", "        target: 100",
+                  f"        metric: {{source: kpis, cell: \"'KPIs'!B{i + 3}\"}}"]
+    lines += ["outputs:", f"  - {{kind: sheets, spreadsheet: {KEY_OUT}, credentials_env: SA_KEY, history_points: {history_points}}}"]
+    return str(write_config("\n".join(lines) + "\n"))
+
+
+def out_requests(fake: SheetsFake) -> dict[str, int]:
+    return requests_to(fake, KEY_OUT)
+
+
+def test_rows_cleared_after_krs_were_removed_keep_no_sparkline_formula(fake, write_config, env):
+    fake.add_spreadsheet(KEY_OUT, "OKR summary")
+    sync(summary_config(write_config, 8), env, datetime(2026, 11, 14, 12, 0, tzinfo=timezone.utc))
+    history = fake.tab(KEY_OUT, "History")
+    assert sorted(r for r, _ in history.formulas) == list(range(1, 9))  # one sparkline per KR row
+
+    sync(summary_config(write_config, 3), env)  # five KRs removed from the config
+    history = fake.tab(KEY_OUT, "History")
+    trend = fake.values(KEY_OUT, "History")[0].index("Trend")
+    assert history.formulas == {(r, trend): f'=IF(COUNT(F{r + 1}:Q{r + 1})=0,"",SPARKLINE(F{r + 1}:Q{r + 1}))' for r in (1, 2, 3)}
+    assert [row[0] for row in fake.values(KEY_OUT, "History")[1:]] == ["k0", "k1", "k2"]
+    assert all(r <= 3 for r, _ in history.cells)  # cleared rows: no values and no formulas
+    # one request more than a steady sync, only in the sync that removes rows: the grid cut, no re-formatting
+    assert out_requests(fake) == {"metadata": 2, "batchUpdate": 2, "values.batchUpdate": 2}
+    shrink = [body for kind, body in fake.bodies if kind == "batchUpdate"][-1]
+    assert shrink == {"requests": [{"updateSheetProperties": {"properties": {"sheetId": history.sheet_id, "gridProperties": {"rowCount": 4}},
+                                                              "fields": "gridProperties/rowCount"}}]}
+    summary = fake.tab(KEY_OUT, "Summary")  # no formulas there: its rows are cleared by "" values, the grid stays
+    assert summary.rows == 9 and len(fake.values(KEY_OUT, "Summary")) == 4 and summary.formulas == {}
+
+    sync(summary_config(write_config, 3), env)  # steady state: no formatting request
+    assert out_requests(fake) == {"metadata": 3, "batchUpdate": 2, "values.batchUpdate": 3}
+
+    sync(summary_config(write_config, 6), env)  # KRs back: their rows get their formulas again
+    history = fake.tab(KEY_OUT, "History")
+    assert sorted(r for r, _ in history.formulas) == list(range(1, 7)) and history.rows == 7
+    assert out_requests(fake) == {"metadata": 4, "batchUpdate": 3, "values.batchUpdate": 4}
+
+
+def test_summary_tabs_smaller_than_the_tables_are_grown_before_the_values_write(fake, write_config, env):
+    """Tabs made by hand (or cut down) are grown in the formatting request, never written past their grid."""
+    fake.add_spreadsheet(KEY_OUT, "OKR summary", {"Summary": [["old"]], "History": [], "Objectives": []}, rows=3, cols=5)
+    sync(summary_config(write_config, 6, history_points=40), env)  # History: 5 + 40 = 45 columns, 7 rows
+    assert out_requests(fake) == {"metadata": 1, "batchUpdate": 1, "values.batchUpdate": 1}
+    history = fake.tab(KEY_OUT, "History")
+    assert (history.rows, history.cols) == (7, 45) and len(fake.values(KEY_OUT, "Summary")) == 7
+    assert fake.values(KEY_OUT, "History")[0][-1] == "2026-11-15"
+
+    sync(summary_config(write_config, 10, history_points=60), env)  # more rows and more day columns
+    assert out_requests(fake) == {"metadata": 2, "batchUpdate": 2, "values.batchUpdate": 2}
+    history = fake.tab(KEY_OUT, "History")
+    assert (history.rows, history.cols) == (11, 65) and len(fake.values(KEY_OUT, "Summary")) == 11
+    assert sorted(r for r, _ in history.formulas) == list(range(1, 11))
