@@ -2,17 +2,13 @@
 from __future__ import annotations
 
 import json
-import logging
 import os
 import sys
 from datetime import date
 from pathlib import Path
-from typing import Optional
+from typing import Any, Optional
 
 import typer
-from rich.console import Console
-from rich.markup import escape
-from rich.table import Table as RichTable
 
 from mapping.errors import OkrSyncError
 
@@ -46,8 +42,33 @@ def _plain_help() -> None:
 _plain_help()
 app = typer.Typer(no_args_is_help=True, pretty_exceptions_enable=False, rich_markup_mode=None,
                   help="Keep OKRs current from the systems where the numbers live.", epilog=EXIT_CODES)
-out = Console()
-err = Console(stderr=True)
+class _LazyConsole:
+    """A rich Console created on first use: `okr-sync --help` and `--version` never import rich."""
+
+    def __init__(self, stderr: bool):
+        self._stderr = stderr
+        self._console: Any = None
+
+    @property
+    def real(self) -> Any:
+        """The rich Console itself (for Live and Progress, which need the real object)."""
+        if self._console is None:
+            from rich.console import Console
+            self._console = Console(stderr=self._stderr)
+        return self._console
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.real, name)
+
+
+def escape(text: str) -> str:
+    """Text from a source or a config, printed as it is (never as rich markup)."""
+    from rich.markup import escape as rich_escape
+    return rich_escape(text)
+
+
+out = _LazyConsole(stderr=False)
+err = _LazyConsole(stderr=True)
 STATE = {"debug": False}
 
 EXIT_OK, EXIT_STALE, EXIT_CONFIG, EXIT_IO = 0, 1, 2, 3
@@ -68,6 +89,7 @@ def _version(value: bool) -> None:
 def _options(debug: bool = typer.Option(False, "--debug", help="show tracebacks and debug logs"),
              version: bool = typer.Option(False, "--version", callback=_version, is_eager=True, help="print the version and exit")) -> None:
     STATE["debug"] = debug
+    import logging
     logging.basicConfig(level=logging.DEBUG if debug else logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
 
 
@@ -155,9 +177,9 @@ def _run(config_path: Path, as_of: Optional[str], write: bool, show_all: bool = 
         if write and os.environ.get("PREFECT_API_URL"):
             _run_as_flow(config_path, day)
             return
-        progress = SourceProgress(err)
+        progress = SourceProgress(err.real)
         if progress.live:
-            with Live(progress, console=err, refresh_per_second=4, transient=True):
+            with Live(progress, console=err.real, refresh_per_second=4, transient=True):
                 outcome = run_sync(config, as_of=day, write=write, progress=progress.on_step, events=progress.on_source)
         else:
             outcome = run_sync(config, as_of=day, write=write, progress=progress.on_step, events=progress.on_source)
@@ -226,7 +248,7 @@ def backfill(config: Path = typer.Argument(..., metavar="FILE", help="okrs.yaml 
     try:
         loaded = _load(config)
         with Progress(TextColumn("backfill {task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
-                      console=err, transient=True) as bar:
+                      console=err.real, transient=True) as bar:
             task = bar.add_task("", total=None)
             outcome = run_backfill(loaded, start, end, every=every, overwrite=overwrite,  # type: ignore[arg-type]
                                    progress=lambda day, done, total: bar.update(task, description=str(day), completed=done, total=total))
@@ -263,6 +285,7 @@ def history(config: Path = typer.Argument(..., metavar="FILE", help="okrs.yaml w
     if not rows:
         out.print(f"no history recorded for workspace {loaded.workspace_id!r} in period {shown}", markup=False, highlight=False)
         return
+    from rich.table import Table as RichTable
     table = RichTable(title=f"History of workspace {loaded.workspace_id} - period {shown}", title_justify="left")
     for name, justify in (("KR", "left"), ("Days", "right"), ("First", "left"), ("Last", "left"), ("Latest", "right"), ("Trend", "left")):
         table.add_column(name, justify=justify, no_wrap=True)  # type: ignore[arg-type]

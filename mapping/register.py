@@ -13,7 +13,6 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal, Mapping, Optional
 
-from openpyxl.utils import get_column_letter
 from pydantic import ConfigDict, Field, field_validator
 
 from mapping.results import KRResult
@@ -244,6 +243,7 @@ def writeback_ranges(reg: Register, results: Mapping[str, KRResult], now: dateti
                 values.append([value])
             else:
                 values.append([None])
+        from openpyxl.utils import get_column_letter  # imported when a register is written, not at every start
         letter = get_column_letter(col + 1)
         data.append({"range": f"{quote_tab(reg.worksheet)}!{letter}{first}:{letter}{last}", "values": values})
         if key in new_headers:

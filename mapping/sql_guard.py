@@ -18,14 +18,8 @@ from __future__ import annotations
 import logging
 import re
 from functools import lru_cache
-from typing import Iterable
-
-from sqlglot import exp
-from sqlglot.dialects.dialect import Dialect
-from sqlglot.errors import ParseError, TokenError
-from sqlglot.tokens import Token, TokenType
-
-logging.getLogger("sqlglot").setLevel(logging.ERROR)  # its "falling back to Command" warnings are refusals here
+from types import SimpleNamespace
+from typing import Any, Iterable
 
 # The `dialect:` values a sql source accepts (SQLAlchemy backend names) -> sqlglot dialect.
 DIALECTS: dict[str, str] = {"postgresql": "postgres", "mysql": "mysql", "mariadb": "mysql", "sqlite": "sqlite", "mssql": "tsql"}
@@ -48,7 +42,6 @@ _FORBIDDEN_NODES: dict[str, str] = {
     "Execute": "EXECUTE", "Describe": "DESCRIBE", "Show": "SHOW", "Cache": "CACHE", "Uncache": "UNCACHE", "Refresh": "REFRESH",
     "Declare": "DECLARE",
 }
-FORBIDDEN_NODE_TYPES: tuple[tuple[type, str], ...] = tuple((getattr(exp, name), what) for name, what in _FORBIDDEN_NODES.items())
 
 # Unquoted words that only appear in statements that write, lock, leave the transaction or change the
 # session. A column named like one of them must be quoted (double quotes; backticks on MySQL/MariaDB).
@@ -91,9 +84,23 @@ DENIED_PREFIXES: dict[str, tuple[str, ...]] = {
     "tsql": ("xp_", "sp_"),
 }
 
-_QUOTED = {TokenType.STRING, TokenType.IDENTIFIER, TokenType.HEREDOC_STRING, TokenType.BYTE_STRING, TokenType.NATIONAL_STRING,
-           TokenType.RAW_STRING, TokenType.BIT_STRING, TokenType.HEX_STRING, TokenType.UNICODE_STRING}
-_LITERALS = _QUOTED - {TokenType.IDENTIFIER}
+_QUOTED_TOKENS = ("STRING", "IDENTIFIER", "HEREDOC_STRING", "BYTE_STRING", "NATIONAL_STRING", "RAW_STRING", "BIT_STRING",
+                  "HEX_STRING", "UNICODE_STRING")
+
+
+@lru_cache(maxsize=1)
+def sqlglot() -> SimpleNamespace:
+    """sqlglot, imported on first use (loading a config without SQL, or `--help`, does not pay for it)."""
+    from sqlglot import exp
+    from sqlglot.dialects.dialect import Dialect
+    from sqlglot.errors import ParseError, TokenError
+    from sqlglot.tokens import TokenType
+
+    logging.getLogger("sqlglot").setLevel(logging.ERROR)  # its "falling back to Command" warnings are refusals here
+    quoted = frozenset(getattr(TokenType, name) for name in _QUOTED_TOKENS)
+    return SimpleNamespace(exp=exp, Dialect=Dialect, ParseError=ParseError, TokenError=TokenError, T=TokenType, quoted=quoted,
+                           literals=quoted - {TokenType.IDENTIFIER},
+                           forbidden=tuple((getattr(exp, name), what) for name, what in _FORBIDDEN_NODES.items()))
 _EXECUTABLE_COMMENT = re.compile(r"/\*\s*(M?!|\+)")
 
 
@@ -128,25 +135,26 @@ def guard_sql(sql: str, dialect: str) -> str:
     label = LABELS[dialect]
     if "\x00" in sql:
         raise ReadOnlyViolation("contains a NUL character; remove it")
-    engine = Dialect.get_or_raise(dialect)
+    g = sqlglot()
+    engine = g.Dialect.get_or_raise(dialect)
     try:
         tokens = engine.tokenize(sql)
-    except TokenError as exc:
+    except g.TokenError as exc:
         raise ReadOnlyViolation(f"cannot be read as {label} SQL ({_one_line(exc)}); check quotes and comments") from None
     if not tokens:
         raise ReadOnlyViolation("is empty; write one SELECT statement")
     text = _rebuild(sql, tokens)
-    semicolons = [i for i, t in enumerate(tokens) if t.token_type == TokenType.SEMICOLON]
+    semicolons = [i for i, t in enumerate(tokens) if t.token_type == g.T.SEMICOLON]
     if semicolons and semicolons != [len(tokens) - 1]:
         raise ReadOnlyViolation(f"holds {len([i for i in semicolons if i < len(tokens) - 1]) + 1} statements; "
                                 "write exactly one SELECT (no ';' between statements)")
-    first = next((t for t in tokens if t.token_type != TokenType.L_PAREN), tokens[0])
-    if first.token_type not in (TokenType.SELECT, TokenType.WITH):
+    first = next((t for t in tokens if t.token_type != g.T.L_PAREN), tokens[0])
+    if first.token_type not in (g.T.SELECT, g.T.WITH):
         raise ReadOnlyViolation(f"starts with {first.text!r}; only a read-only SELECT or WITH ... SELECT may run")
     _check_tokens(tokens, dialect)
     try:
         statements = [s for s in engine.parser().parse(tokens, sql) if s is not None]
-    except ParseError as exc:
+    except g.ParseError as exc:
         raise ReadOnlyViolation(f"cannot be parsed as {label} SQL: {_one_line(exc)}") from None
     if len(statements) != 1:
         raise ReadOnlyViolation(f"holds {len(statements)} statements; write exactly one SELECT")
@@ -158,7 +166,7 @@ def _one_line(exc: Exception) -> str:
     return " ".join(str(exc).split())[:300]
 
 
-def _rebuild(sql: str, tokens: list[Token]) -> str:
+def _rebuild(sql: str, tokens: list[Any]) -> str:
     """The tokens as written, joined by the whitespace between them; a gap holding a comment becomes one space."""
     parts: list[str] = []
     end = 0
@@ -167,12 +175,12 @@ def _rebuild(sql: str, tokens: list[Token]) -> str:
         _refuse_executable_comment(gap)
         parts.append(gap if not gap.strip() else " ")
         span = sql[token.start:token.end + 1]
-        if token.token_type not in _QUOTED and " ".join(span.split()).upper() != " ".join(token.text.split()).upper():
+        if token.token_type not in sqlglot().quoted and " ".join(span.split()).upper() != " ".join(token.text.split()).upper():
             raise ReadOnlyViolation(f"has text the parser cannot place around {token.text!r}; remove comments inside keywords")
         parts.append(span)
         end = token.end + 1
     _refuse_executable_comment(sql[end:])
-    if tokens[-1].token_type == TokenType.SEMICOLON:
+    if tokens[-1].token_type == sqlglot().T.SEMICOLON:
         parts.pop()
     return "".join(parts).strip()
 
@@ -183,33 +191,35 @@ def _refuse_executable_comment(text: str) -> None:
                                 "MySQL/MariaDB would run its content; remove it")
 
 
-def _check_tokens(tokens: list[Token], dialect: str) -> None:
+def _check_tokens(tokens: list[Any], dialect: str) -> None:
     """Refuse unquoted write/session words and calls of denied server functions (quoted names included)."""
     names, prefixes = DENIED_FUNCTIONS[dialect], DENIED_PREFIXES[dialect]
+    g = sqlglot()
     for i, token in enumerate(tokens):
-        if token.token_type in _LITERALS:
+        if token.token_type in g.literals:
             continue
         word = token.text.upper()
-        if token.token_type != TokenType.IDENTIFIER and word in FORBIDDEN_WORDS:
+        if token.token_type != g.T.IDENTIFIER and word in FORBIDDEN_WORDS:
             raise ReadOnlyViolation(f"contains {word} (the query must only read; quote a column of that name: "
                                     + ("`name` on MySQL/MariaDB)" if dialect == "mysql" else '"name")'))
         following = tokens[i + 1].token_type if i + 1 < len(tokens) else None
-        if dialect == "postgres" and word == "U" and following == TokenType.AMP and tokens[i + 1].start == token.end + 1:
+        if dialect == "postgres" and word == "U" and following == g.T.AMP and tokens[i + 1].start == token.end + 1:
             raise ReadOnlyViolation("uses a Unicode-escaped name or string (U&\"...\", U&'...'); write the characters themselves")
         lower = token.text.lower()
-        if following == TokenType.L_PAREN and (lower in names or lower.startswith(prefixes)):
+        if following == g.T.L_PAREN and (lower in names or lower.startswith(prefixes)):
             raise ReadOnlyViolation(f"calls {token.text}(), a server function that can touch files, programs, connections, "
                                     "locks or settings; compute the KR from table data")
 
 
-def _check_tree(statement: exp.Expression) -> None:
+def _check_tree(statement: Any) -> None:
     """One query at the root; no statement, INTO or locking node anywhere below it (CTEs and subqueries included)."""
     root = statement
+    exp = sqlglot().exp
     while isinstance(root, (exp.Subquery, exp.Paren)):
         root = root.this
     if not isinstance(root, (exp.Select, exp.SetOperation)):
         raise ReadOnlyViolation(f"is a {type(root).__name__.upper()} statement; only a read-only SELECT or WITH ... SELECT may run")
     for node in statement.walk():
-        for node_type, what in FORBIDDEN_NODE_TYPES:
+        for node_type, what in sqlglot().forbidden:
             if isinstance(node, node_type):
                 raise ReadOnlyViolation(f"contains {what} (the query must only read)")

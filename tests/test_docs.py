@@ -107,3 +107,14 @@ def test_every_config_key_is_documented_in_the_readme():
         for model in (kind.source_model, kind.query_model):
             for key in model.model_fields:
                 assert documented(key), f"{model.__name__}.{key} ({kind.name}) is not documented"
+
+
+def test_constraints_pin_every_dependency_the_project_declares():
+    tomllib = pytest.importorskip("tomllib", reason="tomllib is Python 3.11+; the same file is checked by the 3.11 run")
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    wanted = list(project["dependencies"]) + list(project["optional-dependencies"]["test"])
+    pinned = {re.split(r"[=;\s]", line, maxsplit=1)[0].lower().replace("_", "-")
+              for line in (ROOT / "constraints.txt").read_text().splitlines() if "==" in line and not line.startswith("#")}
+    for requirement in wanted:
+        name = re.split(r"[<>=!\[;\s]", requirement, maxsplit=1)[0].lower().replace("_", "-")
+        assert name in pinned, f"{name} is not pinned in constraints.txt"

@@ -192,3 +192,14 @@ def test_a_database_okr_sync_cannot_keep_read_only_is_refused_at_load(write_conf
     path = write_config(CONFIG.format(source="{kind: sql, url: 'oracle://reader@db/mes'}", sql="SELECT 1 FROM dual"))
     with pytest.raises(ConfigError, match="database 'oracle' is not one okr-sync can keep read-only"):
         load_config(path, check_env=False)
+
+
+@pytest.mark.parametrize("url", ["postgresql+psycopg://okr_reader:s3cr%40t@mes-db:5432/mes", "mysql+pymysql://okr@db/mes?charset=utf8mb4",
+                                 "sqlite:///data/mes.db", "sqlite://", "mssql+pyodbc://u:p@h:1433/mes?driver=ODBC+Driver+18", "oracle://u@h/x",
+                                 "postgresql://[::1]:5432/mes", "mariadb+pymysql://u:@h/db"])
+def test_config_url_reading_agrees_with_sqlalchemy(url):
+    from sqlalchemy.engine import make_url
+
+    from mapping.sources.sql import url_parts
+    parsed = make_url(url)
+    assert url_parts(url) == (parsed.get_backend_name(), bool(parsed.password))

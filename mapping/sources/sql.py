@@ -5,15 +5,27 @@ config is loaded (and again right before they run); see mapping.sql_guard.
 """
 from __future__ import annotations
 
+import re
 from typing import Any, Literal, Mapping, Optional
 
 from pydantic import Field, field_validator, model_validator
-from sqlalchemy.engine import make_url
 
 from mapping.sources.base import SourceBase, StrictModel
 from mapping.sql_guard import DIALECTS, ReadOnlyViolation, guard_sql, guard_sql_any
 
 Dialect = Literal["postgresql", "mysql", "mariadb", "sqlite", "mssql"]
+
+# SQLAlchemy's own URL pattern (sqlalchemy.engine.url), reduced to what validation needs: loading a config
+# must not import SQLAlchemy (a third of a second) just to read a URL's database kind and see a password.
+_URL = re.compile(r"^(?P<name>[\w+]+)://(?:(?P<username>[^:/]*)(?::(?P<password>[^@]*))?@)?(?P<rest>[^?]*)(?:\?.*)?$", re.S)
+
+
+def url_parts(raw: str) -> tuple[str, bool]:
+    """(database kind, holds a password) of a SQLAlchemy URL; ValueError when it is not one."""
+    match = _URL.match(raw.strip())
+    if match is None:
+        raise ValueError(raw)
+    return match["name"].split("+")[0].lower(), bool(match["password"])
 
 
 class SqlSource(SourceBase):
@@ -35,10 +47,10 @@ class SqlSource(SourceBase):
         if value is None:
             return value
         try:
-            parsed = make_url(value)
-        except Exception:
+            _, password = url_parts(value)
+        except ValueError:
             raise ValueError("is not a SQLAlchemy URL like postgresql+psycopg://user@host/db or sqlite:///path.db") from None
-        if parsed.password:
+        if password:
             raise ValueError("holds a password; move the URL into an environment variable and name it in url_env")
         return value
 
@@ -47,7 +59,7 @@ class SqlSource(SourceBase):
         if bool(self.url) == bool(self.url_env):
             raise ValueError("set exactly one of url (no password) or url_env (name of an env var holding the URL)")
         if self.dialect and self.url:
-            backend = make_url(self.url).get_backend_name()
+            backend = url_parts(self.url)[0]
             if DIALECTS.get(backend) != DIALECTS[self.dialect]:
                 raise ValueError(f"dialect {self.dialect} does not match the URL's database {backend}; drop dialect or fix it")
         return self
@@ -69,7 +81,7 @@ def source_dialect(source: Mapping[str, Any], env: Mapping[str, str]) -> Optiona
     if not isinstance(raw, str):
         return None
     try:
-        return make_url(raw).get_backend_name()
+        return url_parts(raw)[0]
     except Exception:  # a malformed URL is reported elsewhere
         return None
 
