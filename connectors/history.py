@@ -236,9 +236,10 @@ class HistoryStore:
     # ---- schema -------------------------------------------------------------------------------
 
     def revision(self, conn: sa.Connection) -> Optional[str]:
-        """The schema's Alembic revision; "0001" for a 0.1 database (tables, no version table); None when empty."""
-        from alembic.runtime.migration import MigrationContext
-        current = MigrationContext.configure(conn).get_current_revision()
+        """The schema's Alembic revision; "0001" for a 0.1 database (tables, no version table); None when empty.
+
+        Read with plain SQL: Alembic itself (a quarter of a second to import) is loaded only to upgrade."""
+        current = _version_table_revision(conn)
         if current is None and sa.inspect(conn).has_table(observations.name):
             return "0001"
         return current
@@ -472,9 +473,10 @@ class HistoryStore:
 
 
 def _version_table_revision(conn: sa.Connection) -> Optional[str]:
-    """The revision in alembic_version (None when the table is absent)."""
-    from alembic.runtime.migration import MigrationContext
-    return MigrationContext.configure(conn).get_current_revision()
+    """The revision in alembic_version (None when the table is absent or empty)."""
+    if not sa.inspect(conn).has_table("alembic_version"):
+        return None
+    return conn.execute(sa.text("SELECT version_num FROM alembic_version")).scalar()
 
 
 def _is_dead(host: Optional[str], pid: Optional[int], started: datetime, here: str, now: datetime) -> bool:
