@@ -246,6 +246,9 @@ class HistoryStore:
 
     def migrate(self) -> None:
         """Bring the schema to the newest revision (creating it, or upgrading an older one in place)."""
+        with self.engine.connect() as conn:
+            if self.revision(conn) == HEAD:  # the everyday case: no lock, no Alembic import
+                return
         from alembic import command
         from alembic.config import Config as AlembicConfig
         with self.engine.begin() as conn:
