@@ -365,7 +365,6 @@ def _check_metric(metric: dict, path: tuple, sources: dict, out: _Collector, env
     except ValidationError as exc:
         out.add_validation(exc, metric, prefix=path, root=kind.query_model)
         return
-    out.add_non_finite(spec, path)  # e.g. scale: "inf" (text a float field accepted)
     if kind.check_query is not None:
         for key, message, hint in kind.check_query(metric, _as_dict(sources[name]), env):
             out.add(path + (key,), message, hint)
@@ -449,8 +448,6 @@ def load_config(path: str | Path, env: Mapping[str, str] | None = None, check_en
         config = Config.model_validate(data)
     except ValidationError as exc:
         out.add_validation(exc, data)
-    else:
-        out.add_non_finite(config)  # text such as "inf" that a float field of a source accepted
     _check_meaning(data, out, env, check_env)
     _check_register_keys(data, out, env, check_env)
     if out.problems or config is None:

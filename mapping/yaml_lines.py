@@ -108,45 +108,47 @@ def _bound(text: str, file: str, max_nodes: int) -> None:
     def refuse(event: Any, message: str, hint: str) -> None:
         raise ConfigError([Problem(file, event.start_mark.line + 1, "", message, hint)])
 
+    scalar, alias, doc_start = yaml.ScalarEvent, yaml.AliasEvent, yaml.DocumentStartEvent
+    starts, ends = (yaml.SequenceStartEvent, yaml.MappingStartEvent), (yaml.SequenceEndEvent, yaml.MappingEndEvent)
     try:
         while loader.check_event():
             event = loader.get_event()
-            if isinstance(event, yaml.DocumentStartEvent):
-                anchors.clear()
-                continue
-            if isinstance(event, (yaml.SequenceEndEvent, yaml.MappingEndEvent)):
+            kind = type(event)
+            if kind is scalar:  # the common case first: a plain value
+                size = height = 1
+                if event.anchor is not None:
+                    anchors[event.anchor] = (1, 1)
+            elif kind in ends:
                 anchor, start, tallest = open_frames.pop()
                 height = tallest + 1
                 if anchor is not None:
                     anchors[anchor] = (total - start, height)
-                if open_frames:
-                    open_frames[-1][2] = max(open_frames[-1][2], height)
+                if open_frames and open_frames[-1][2] < height:
+                    open_frames[-1][2] = height
                 continue
-            if isinstance(event, yaml.AliasEvent):
-                if any(frame[0] == event.anchor for frame in open_frames):
-                    refuse(event, f"alias *{event.anchor} is used inside the list or mapping &{event.anchor} it names (a recursive structure)",
-                           "repeat the values instead, or name a different anchor")
-                size, height = anchors.get(event.anchor, (1, 1))  # an unknown alias is reported by the composer
-            elif isinstance(event, (yaml.SequenceStartEvent, yaml.MappingStartEvent)):
+            elif kind in starts:
                 size, height = 1, 0
                 open_frames.append([event.anchor, total, 0])
                 if len(open_frames) > MAX_DEPTH:
                     refuse(event, f"lists and mappings are nested more than {MAX_DEPTH} deep", "flatten the structure; a config needs about ten levels")
-            elif isinstance(event, yaml.ScalarEvent):
-                size, height = 1, 1
-                if event.anchor is not None:
-                    anchors[event.anchor] = (1, 1)
+            elif kind is alias:
+                if any(frame[0] == event.anchor for frame in open_frames):
+                    refuse(event, f"alias *{event.anchor} is used inside the list or mapping &{event.anchor} it names (a recursive structure)",
+                           "repeat the values instead, or name a different anchor")
+                size, height = anchors.get(event.anchor, (1, 1))  # an unknown alias is reported by the composer
             else:
+                if kind is doc_start:
+                    anchors.clear()
                 continue
             total += size
             if total > max_nodes:
-                via = f" (alias *{event.anchor} adds {size:,})" if isinstance(event, yaml.AliasEvent) else ""
+                via = f" (alias *{event.anchor} adds {size:,})" if kind is alias else ""
                 refuse(event, f"the YAML expands to more than {max_nodes:,} values{via}, every alias counted as a copy of what it names",
                        f"use fewer or less deeply nested aliases; if the config really is that large, raise {MAX_NODES_ENV}")
-            if isinstance(event, yaml.AliasEvent) and len(open_frames) + height > MAX_DEPTH:
+            if kind is alias and len(open_frames) + height > MAX_DEPTH:
                 refuse(event, f"alias *{event.anchor} nests lists and mappings more than {MAX_DEPTH} deep", "use fewer nested aliases")
-            if open_frames and not isinstance(event, (yaml.SequenceStartEvent, yaml.MappingStartEvent)):
-                open_frames[-1][2] = max(open_frames[-1][2], height)
+            if open_frames and height and open_frames[-1][2] < height:
+                open_frames[-1][2] = height
     finally:
         loader.dispose()
 
