@@ -13,11 +13,11 @@ from dataclasses import dataclass, field, replace
 from datetime import date, timedelta
 from typing import Callable, Mapping, Optional
 
-from connectors.base import Connector, Result, RetriableError, SourceError
+from connectors.base import Connector, Result, SourceError
 from connectors.history import SourceOutcome
 from connectors.registry import open_connector
-from flows.pipeline import (Plan, _params, context_of, evaluation, load_register, make_plan, manual_observations, now_in,
-                            open_history, retry_delays, score_all, settle)
+from flows.pipeline import (Plan, _params, context_of, evaluation, fetch_with_retries, load_register, make_plan, manual_observations,
+                            now_in, open_history, score_all, settle)
 from mapping.config import Config, Query
 from mapping.errors import ConfigError, Problem
 from mapping.period import Period
@@ -113,19 +113,6 @@ def _connector(name: str, config: Config, connectors: dict[str, Connector], cont
     return connectors[name]
 
 
-def _fetch_with_retries(connector: Connector, queries: list[Query], period: Period, now, config: Config,  # type: ignore[no-untyped-def]
-                        sleep: Callable[[float], None]) -> dict[Query, Result]:
-    delays = retry_delays(config.fetch.retries, config.fetch.retry_delay_seconds)
-    for attempt in range(len(delays) + 1):
-        try:
-            return connector.fetch(queries, period, now)
-        except RetriableError as exc:
-            if attempt == len(delays):
-                raise
-            sleep(max(delays[attempt], exc.retry_after or 0.0))
-    raise AssertionError("unreachable")
-
-
 def _is_series(query: Query) -> bool:
     return bool(getattr(query.spec, "series", False))
 
@@ -166,5 +153,6 @@ def _fetch_day(config: Config, plan: Plan, period: Period, now, connectors: dict
             continue
         connector = _connector(name, config, connectors, context)
         outcome.queries_sent += len(asked)
-        answers.update(settle(name, asked, lambda: _fetch_with_retries(connector, asked, period, now, config, sleep), sources))
+        answers.update(settle(name, asked, lambda: fetch_with_retries(config, name, asked, period, now, context, sleep,
+                                                                      fetch=lambda: connector.fetch(asked, period, now)), sources))
     return answers

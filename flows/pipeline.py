@@ -104,13 +104,16 @@ def _no_events(source: str, state: str, detail: str = "", seconds: float = 0.0) 
 
 def fetch_with_retries(config: Config, name: str, queries: list[Query], period: Period, now: datetime,
                        context: Context, sleep: Callable[[float], None] = time.sleep,
-                       events: SourceEvents = _no_events) -> dict[Query, Result]:
-    """fetch_source, retried on RetriableError with backoff (never sooner than a Retry-After); other errors fail the batch."""
+                       events: SourceEvents = _no_events,
+                       fetch: Optional[Callable[[], dict[Query, Result]]] = None) -> dict[Query, Result]:
+    """One source's batch (`fetch`, by default a fresh connector's), retried on RetriableError with backoff (never
+    sooner than a Retry-After); other errors fail the batch. A backfill passes `fetch` to reuse one connector."""
+    fetch = fetch or (lambda: fetch_source(config, name, queries, period, now, context))
     delays = retry_delays(config.fetch.retries, config.fetch.retry_delay_seconds)
     for attempt in range(len(delays) + 1):
         try:
             events(name, "fetching", f"{len(queries)} quer{'y' if len(queries) == 1 else 'ies'}" + (f", attempt {attempt + 1}" if attempt else ""), 0.0)
-            return fetch_source(config, name, queries, period, now, context)
+            return fetch()
         except RetriableError as exc:
             if attempt == len(delays):
                 raise

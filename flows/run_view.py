@@ -17,10 +17,11 @@ from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
 
+from mapping.rollup import SEVERITY
+
 FULL_TABLE_UP_TO = 40  # KRs; a larger config gets the summary unless --all
 WORST = 10
 STATUS_STYLE = {"done": "green", "on_track": "cyan", "at_risk": "yellow", "off_track": "red", "no_data": "dim"}
-_SEVERITY = {"off_track": 0, "at_risk": 1, "no_data": 2, "on_track": 3, "done": 4}
 
 
 @dataclass
@@ -117,10 +118,10 @@ def show_result(console: Console, outcome: Any, show_all: bool = False) -> None:
     for row in rows:
         counts[row["status"]] = counts.get(row["status"], 0) + 1
     console.print(f"{title}: {len(rows):,} KRs - " + ", ".join(f"{status} {counts[status]:,}" for status in
-                  sorted(counts, key=_SEVERITY.__getitem__)), markup=False, highlight=False, soft_wrap=True)
+                  sorted(counts, key=SEVERITY.__getitem__)), markup=False, highlight=False, soft_wrap=True)
     stale = [row for row in rows if row["stale"]]
     if stale:
         shown = ", ".join(row["kr_id"] for row in stale[:20]) + (f" and {len(stale) - 20:,} more" if len(stale) > 20 else "")
         console.print(f"stale or failed: {len(stale):,} KRs ({shown})", markup=False, highlight=False, soft_wrap=True)
-    worst = sorted(rows, key=lambda row: (_SEVERITY[row["status"]], row["score"] if row["score"] is not None else -1))[:WORST]
+    worst = sorted(rows, key=lambda row: (SEVERITY[row["status"]], row["score"] if row["score"] is not None else -1))[:WORST]
     console.print(kr_table(f"The {len(worst)} worst KRs (all {len(rows):,}: --all, or --format json)", worst))

@@ -7,7 +7,7 @@ from typing import Optional
 from mapping.config import Config, Objective
 from mapping.results import KRResult
 
-_SEVERITY = {"off_track": 0, "at_risk": 1, "no_data": 2, "on_track": 3, "done": 4}
+SEVERITY = {"off_track": 0, "at_risk": 1, "no_data": 2, "on_track": 3, "done": 4}
 
 
 @dataclass(frozen=True)
@@ -27,7 +27,7 @@ class ObjectiveResult:
 
 def worst_status(statuses: list[str]) -> str:
     """The most alarming status of a list (off_track < at_risk < no_data < on_track < done)."""
-    return min(statuses, key=_SEVERITY.__getitem__) if statuses else "no_data"
+    return min(statuses, key=SEVERITY.__getitem__) if statuses else "no_data"
 
 
 def objective_status(results: list[KRResult]) -> str:

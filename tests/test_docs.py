@@ -118,3 +118,10 @@ def test_constraints_pin_every_dependency_the_project_declares():
     for requirement in wanted:
         name = re.split(r"[<>=!\[;\s]", requirement, maxsplit=1)[0].lower().replace("_", "-")
         assert name in pinned, f"{name} is not pinned in constraints.txt"
+
+
+def test_every_variable_the_prefect_pull_step_needs_is_set_in_the_readme_worker_command():
+    text = (ROOT / "prefect.yaml").read_text()
+    variables = set(re.findall(r"\{\{\s*\$(\w+)\s*\}\}", text))
+    worker = next(line for line in README.splitlines() if "prefect worker start" in line)
+    assert variables and all(f"{name}=" in worker for name in variables), (variables, worker)
