@@ -101,7 +101,7 @@ class SheetsSink:
             self._client = SheetsClient.for_auth(self.output, self.context)
         return self._client
 
-    def write(self, tables: list[Table]) -> str:
+    def write(self, tables: list[Table], dashboard: Any = None) -> str:
         """Rewrite every tab; return the spreadsheet's key. Errors become OutputError (one line, actionable)."""
         key = spreadsheet_key(self.output.spreadsheet)
         try:

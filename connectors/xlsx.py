@@ -56,7 +56,7 @@ def build_workbook(tables: list[Table]) -> Workbook:
     return book
 
 
-def write_xlsx(tables: list[Table], path: Path) -> Path:
+def write_xlsx(tables: list[Table], path: Path, dashboard: object = None) -> Path:
     """Write the workbook next to `path` under a temporary name, then rename it into place."""
     path = Path(path)
     try:

@@ -24,6 +24,7 @@ from mapping.errors import ConfigError, OkrSyncError, Problem
 from mapping.formula import combine, parse_formula
 from mapping.period import Period
 from mapping.quality import HeldBack, gate
+from mapping.dashboard import Dashboard, build_dashboard
 from mapping.report import Table, build_report
 from mapping.results import KRResult, Observation
 from mapping.rollup import ObjectiveResult, rollup
@@ -187,6 +188,7 @@ class SyncOutcome:
     tables: list[Table]
     plan: Plan
     written: list[Path] = field(default_factory=list)
+    dashboard: Optional[Dashboard] = None
 
     @property
     def failed_sources(self) -> list[str]:
@@ -304,16 +306,20 @@ def _params(config: Config, ev: Evaluation) -> dict[str, str]:
             "as_of": ev.day.isoformat(), "period": ev.query_period.name}
 
 
-def publish(config: Config, tables: list[Table], context: Optional[Context] = None) -> list[Path | str]:
-    """Write every configured output from the same tables."""
+def publish(config: Config, tables: list[Table], context: Optional[Context] = None,
+            dashboard: Optional[Dashboard] = None) -> list[Path | str]:
+    """Write every configured output from the same tables (and the same dashboard)."""
     written: list[Path | str] = []
     for output in config.outputs:
         if output.kind == "xlsx":
-            written.append(write_xlsx(tables, config.resolve_path(output.path)))
+            written.append(write_xlsx(tables, config.resolve_path(output.path), dashboard))
         elif output.kind == "sheets":
             from connectors.sheets_sink import SheetsSink
-            key = SheetsSink(output, context or context_of(config)).write(tables)
+            key = SheetsSink(output, context or context_of(config)).write(tables, dashboard)
             written.append(f"https://docs.google.com/spreadsheets/d/{key}")
+        elif output.kind == "html":
+            from connectors.html_report import write_html
+            written.append(write_html(dashboard, tables, config.resolve_path(output.path), title=output.title))
     return written
 
 
@@ -356,7 +362,8 @@ def run_sync(config: Config, now: datetime | None = None, *, as_of: Optional[dat
         points = max([output.history_points for output in config.outputs if output.kind == "sheets"], default=HISTORY_POINTS)
         series = history.recent([kr.id for _, kr in config.key_results()], points, up_to=ev.day) if history else {}
         tables = build_report(config, results, objectives, series, ev.day, points)
-        outcome = SyncOutcome(run_id, now, period, results, objectives, tables, plan)
+        dashboard = build_dashboard(config, results, objectives, series, now, ev.day)
+        outcome = SyncOutcome(run_id, now, period, results, objectives, tables, plan, dashboard=dashboard)
         if write:
             assert history is not None
             progress("recording history")
@@ -365,7 +372,7 @@ def run_sync(config: Config, now: datetime | None = None, *, as_of: Optional[dat
                 history.prune(config.history_retention_days, ev.day if not ev.past else now_in(config).date())
             if publish_outputs:
                 progress("writing outputs")
-                outcome.written = publish(config, tables, context)
+                outcome.written = publish(config, tables, context, dashboard)
                 if config.okrs is not None and config.okrs.write_back and register_client is not None:
                     from connectors.sheets_register import write_register
                     progress("writing the register")

@@ -151,13 +151,22 @@ class FetchPolicy(StrictModel):
 
 
 class XlsxOutput(StrictModel):
-    """The summary workbook: Summary and Objectives sheets, written atomically."""
+    """The summary workbook: Dashboard, Summary, Objectives and History sheets, written atomically."""
 
     kind: Literal["xlsx"]
     path: str = Field(description="where to write the .xlsx, relative to the config file")
+    title: Optional[str] = Field(None, description="title of the Dashboard sheet (default: OKR dashboard · <workspace> · <period>)")
 
 
-OutputConfig = Annotated[Union[XlsxOutput, SheetsOutput], Field(discriminator="kind")]
+class HtmlOutput(StrictModel):
+    """The self-contained HTML report: the dashboard with a trend per KR and why each value is what it is."""
+
+    kind: Literal["html"]
+    path: str = Field(description="where to write the .html, relative to the config file")
+    title: Optional[str] = Field(None, description="heading of the report (default: OKR dashboard · <workspace> · <period>)")
+
+
+OutputConfig = Annotated[Union[XlsxOutput, SheetsOutput, HtmlOutput], Field(discriminator="kind")]
 
 
 class Config(StrictModel):

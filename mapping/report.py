@@ -7,6 +7,7 @@ from typing import Any, Literal, Mapping, Optional, Sequence
 from zoneinfo import ZoneInfo
 
 from mapping.config import Config
+from mapping.labels import STATUS_LABELS, TYPE_LABELS, display_status
 from mapping.results import KRResult
 from mapping.rollup import ObjectiveResult
 
@@ -37,10 +38,11 @@ class Table:
 
 SUMMARY_COLUMNS = [
     Column("Objective", "text", 34), Column("KR id", "text", 16), Column("Key result", "text", 40),
-    Column("Owner", "text", 14), Column("Type", "text", 11), Column("Committed", "bool", 10),
+    Column("Owner", "text", 14), Column("Type", "text", 11), Column("Type label", "text", 13), Column("Committed", "bool", 10),
     Column("Unit", "text", 7), Column("Baseline", "number", 10), Column("Target", "number", 10),
     Column("Current", "number", 10), Column("Progress", "percent", 10), Column("Score", "score", 8),
-    Column("Expected", "percent", 10), Column("Status", "status", 11), Column("Change", "number", 10),
+    Column("Expected", "percent", 10), Column("Status", "status", 11), Column("Status label", "text", 11),
+    Column("Change", "number", 10),
     Column("Last updated", "datetime", 18), Column("Source", "text", 12), Column("Stale since", "datetime", 18),
     Column("Error", "text", 50),
 ]
@@ -49,7 +51,7 @@ OBJECTIVE_COLUMNS = [
     Column("Objective id", "text", 16), Column("Objective", "text", 44), Column("Level", "text", 12),
     Column("Owner", "text", 14), Column("Supports KR", "text", 16), Column("Parent objective", "text", 18),
     Column("KRs measured", "text", 12), Column("Score", "score", 8), Column("Progress", "percent", 10),
-    Column("Status", "status", 11),
+    Column("Status", "status", 11), Column("Status label", "text", 11),
 ]
 
 
@@ -70,8 +72,9 @@ def summary_table(config: Config, results: dict[str, KRResult], objectives: list
         for kr in objective.key_results:
             r = results[kr.id]
             table.rows.append([
-                objective.title, kr.id, kr.title, kr.owner or objective.owner, kr.type, kr.committed, kr.unit,
-                kr.baseline, kr.target, r.value, r.progress, r.score, r.expected, r.status, r.delta,
+                objective.title, kr.id, kr.title, kr.owner or objective.owner, kr.type, TYPE_LABELS.get(kr.type, kr.type),
+                kr.committed, kr.unit, kr.baseline, kr.target, r.value, r.progress, r.score, r.expected, r.status,
+                STATUS_LABELS[display_status(r)], r.delta,
                 _naive(r.as_of, config.timezone), r.source, _naive(r.stale_since, config.timezone), r.error or None,
             ])
     return table
@@ -85,7 +88,7 @@ def objectives_table(objectives: list[ObjectiveResult]) -> Table:
         table.rows.append([
             objective.id, "    " * entry.depth + objective.title, objective.level, objective.owner,
             entry.parent_kr, entry.parent_objective, f"{entry.measured}/{entry.total}",
-            entry.score, entry.progress, entry.status,
+            entry.score, entry.progress, entry.status, STATUS_LABELS[entry.status],
         ])
     return table
 
@@ -113,8 +116,8 @@ def history_table(objectives: list[ObjectiveResult], results: dict[str, KRResult
                   points: int = 12) -> Table:
     """Recent values per KR on a shared axis of the last `points` days that have any value (newest last).
 
-    There are always `points` day columns (empty ones first while history is shorter), so the layout
-    of the sheet does not change from one day to the next.
+    The axis starts at the first recorded day: a first sync has one day column, and columns are added
+    day by day until there are `points` of them.
 
     `series` is each KR's recorded (day, value) history; today's fresh (not stale) values from
     `results` are laid over it on `today`, so the table already shows this sync.
@@ -125,13 +128,13 @@ def history_table(objectives: list[ObjectiveResult], results: dict[str, KRResult
             if result.value is not None and not result.stale:
                 merged.setdefault(kr_id, {})[today] = result.value
     known = sorted({day for values in merged.values() for day in values})[-points:]
-    days: list[Optional[date]] = [None] * (points - len(known)) + list(known)  # always `points` columns: a stable layout
-    columns = HISTORY_COLUMNS + [Column(day.isoformat() if day else "", "series", 11) for day in days]
+    days: list[date] = list(known)
+    columns = HISTORY_COLUMNS + [Column(day.isoformat(), "series", 11) for day in days]
     table = Table("History", columns)
     for entry in objectives:
         for kr in entry.objective.key_results:
             values = merged.get(kr.id, {})
-            row_values = [values.get(day) if day else None for day in days]
+            row_values = [values.get(day) for day in days]
             latest = next((v for v in reversed(row_values) if v is not None), None)
             table.rows.append([kr.id, kr.title, kr.unit, text_sparkline(row_values), latest, *row_values])
     return table
