@@ -1,17 +1,19 @@
-"""The `file` source: a local CSV or XLSX read once per sync with pandas; a cell or an aggregated column per query.
+"""The `file` source: a local CSV or XLSX read once per sync; a cell or an aggregated column per query.
+
+Read with the standard csv module and openpyxl's streaming (read-only) reader into plain rows: a
+sync of a few files does not pay pandas' start-up. Dates in a `date_column` are datetimes (xlsx) or
+ISO text; other text dates are handed to pandas' parser, imported only then.
 
 As of a past day only a column with `date_column` can answer (its rows up to that day: the period's
 end is already clipped to it); a cell or an undated column holds only today's value and is refused.
 """
 from __future__ import annotations
 
+import csv
 import math
-from datetime import datetime
+from datetime import date, datetime
 from pathlib import Path
-from typing import Any, Sequence
-
-import pandas as pd
-from openpyxl.utils.cell import coordinate_from_string, column_index_from_string
+from typing import Any, Optional, Sequence
 
 from connectors.base import Context, Result, SourceError, not_as_of, refuse_undated
 from mapping.config import Query
@@ -19,6 +21,43 @@ from mapping.period import Period
 from mapping.results import Observation
 from mapping.sources.file import FileQuery, FileSource
 from mapping.values import ValueParseError, parse_number
+
+Rows = list[list[Any]]  # a sheet's raw cells, no header taken out (row 1 is rows[0])
+_AGGREGATE = {"sum": math.fsum, "mean": lambda v: math.fsum(v) / len(v), "min": min, "max": max,
+              "last": lambda v: v[-1], "first": lambda v: v[0]}
+
+
+def _cell_index(address: str) -> tuple[int, int]:
+    """B7 -> (6, 1): 0-based row and column of an A1 address (validated by the config model)."""
+    letters = "".join(ch for ch in address if ch.isalpha())
+    column = 0
+    for ch in letters.upper():
+        column = column * 26 + ord(ch) - 64
+    return int(address[len(letters):]) - 1, column - 1
+
+
+def as_date(cell: Any) -> Optional[date]:
+    """A date column's cell as a date; None when empty; ValueError when it is not a date."""
+    if _empty(cell):
+        return None
+    if isinstance(cell, datetime):
+        return cell.date()
+    if isinstance(cell, date):
+        return cell
+    if not isinstance(cell, str):
+        raise ValueError(f"{cell!r} is not a date")
+    text = cell.strip()
+    for parse in (date.fromisoformat, lambda t: datetime.fromisoformat(t.replace("Z", "+00:00")).date()):
+        try:
+            return parse(text)
+        except ValueError:
+            pass
+    import pandas as pd  # the rare text date that is not ISO ("Oct 1, 2026", "2026/10/01")
+
+    parsed = pd.to_datetime(text, errors="coerce")
+    if pd.isna(parsed):
+        raise ValueError(f"{cell!r} is not a date")
+    return parsed.date()
 
 
 def _empty(value: Any) -> bool:
@@ -42,28 +81,37 @@ class FileConnector:
         self.name, self.settings, self.context = name, settings, context
         self.path: Path = context.resolve(settings.path)
 
-    def _read(self, sheets: set[Any]) -> dict[Any, pd.DataFrame | SourceError]:
+    def _read(self, sheets: set[Any]) -> dict[Any, Rows | SourceError]:
         """Raw cells (no header) of each sheet asked for (None = the first); a missing sheet fails only its queries."""
         if not self.path.exists():
             raise SourceError(f"source {self.name!r}: file {self.path} not found; check path (relative to the config file)")
         try:
             if self.path.suffix.lower() == ".csv":
-                frame = pd.read_csv(self.path, header=None, dtype=object, keep_default_na=False, na_values=[""], skip_blank_lines=False)
-                return {sheet: frame for sheet in sheets}
-            book = pd.ExcelFile(self.path, engine="openpyxl")
-        except Exception as exc:  # corrupt, locked or not really a spreadsheet: say which file
+                with open(self.path, newline="", encoding="utf-8-sig") as handle:
+                    rows: Rows = [list(row) for row in csv.reader(handle)]
+                return {sheet: rows for sheet in sheets}
+            from openpyxl import load_workbook
+
+            book = load_workbook(self.path, read_only=True, data_only=True)
+        except Exception as exc:  # corrupt, locked, not UTF-8 or not really a spreadsheet: say which file
             raise SourceError(f"source {self.name!r}: cannot read {self.path.name}: {exc}") from None
-        frames: dict[Any, pd.DataFrame | SourceError] = {}
-        with book:
+        frames: dict[Any, Rows | SourceError] = {}
+        try:
+            names = book.sheetnames
             for sheet in sheets:
                 wanted = 0 if sheet is None else sheet
-                if isinstance(wanted, str) and wanted not in book.sheet_names:
-                    frames[sheet] = SourceError(f"source {self.name!r}: no sheet {wanted!r} in {self.path.name}; sheets are {', '.join(book.sheet_names)}")
+                if isinstance(wanted, str) and wanted not in names:
+                    frames[sheet] = SourceError(f"source {self.name!r}: no sheet {wanted!r} in {self.path.name}; sheets are {', '.join(names)}")
                     continue
-                if isinstance(wanted, int) and not 0 <= wanted < len(book.sheet_names):
-                    frames[sheet] = SourceError(f"source {self.name!r}: {self.path.name} has no sheet number {wanted} (it has {len(book.sheet_names)})")
+                if isinstance(wanted, int) and not 0 <= wanted < len(names):
+                    frames[sheet] = SourceError(f"source {self.name!r}: {self.path.name} has no sheet number {wanted} (it has {len(names)})")
                     continue
-                frames[sheet] = book.parse(wanted, header=None, dtype=object, keep_default_na=False, na_values=[""])
+                name = names[wanted] if isinstance(wanted, int) else wanted
+                frames[sheet] = [list(row) for row in book[name].iter_rows(values_only=True)]
+        except Exception as exc:
+            raise SourceError(f"source {self.name!r}: cannot read {self.path.name}: {exc}") from None
+        finally:
+            book.close()
         return frames
 
     def fetch(self, queries: Sequence[Query], period: Period, now: datetime) -> dict[Query, Result]:
@@ -103,53 +151,56 @@ class FileConnector:
         except ValueParseError as exc:
             raise SourceError(f"{where}: {exc}") from None
 
-    def _answer(self, frame: pd.DataFrame, query: FileQuery, period: Period) -> float:
+    def _answer(self, rows: Rows, query: FileQuery, period: Period) -> float:
         where = self._where(query)
         if query.cell:
-            letters, row = coordinate_from_string(query.cell)
-            r, c = row - 1, column_index_from_string(letters) - 1
-            if r >= frame.shape[0] or c >= frame.shape[1] or _empty(frame.iat[r, c]):
+            r, c = _cell_index(query.cell)
+            raw = rows[r][c] if r < len(rows) and c < len(rows[r]) else None
+            if _empty(raw):
                 raise SourceError(f"{where}: cell {query.cell} is empty; check the cell address")
-            return self._number(frame.iat[r, c], f"{where} cell {query.cell}")
-        return self._aggregate(frame, query, period, where)
+            return self._number(raw, f"{where} cell {query.cell}")
+        return self._aggregate(rows, query, period, where)
 
-    def _aggregate(self, frame: pd.DataFrame, query: FileQuery, period: Period, where: str) -> float:
-        if frame.empty:
+    def _aggregate(self, rows: Rows, query: FileQuery, period: Period, where: str) -> float:
+        if not rows or all(_empty(cell) for row in rows for cell in row):
             raise SourceError(f"{where}: the sheet is empty")
-        header = [str(h).strip() if not _empty(h) else "" for h in frame.iloc[0].tolist()]
-        body = frame.iloc[1:]
-        body.columns = range(len(header))
-        index = {name: i for i, name in enumerate(header) if name}
+        header = [str(h).strip() if not _empty(h) else "" for h in rows[0]]
+        index: dict[str, int] = {}
+        for i, name in enumerate(header):
+            if name and name not in index:
+                index[name] = i
         needed = [query.column, *query.where, *([query.date_column] if query.date_column else [])]
         for name in needed:
             if name not in index:
                 raise SourceError(f"{where}: no column {name!r}; columns are {', '.join(index)}")
-        mask = pd.Series(True, index=body.index)
+        filters = []
         for name, wanted in query.where.items():
             options = wanted if isinstance(wanted, list) else [wanted]
-            options = [str(o).replace("{period}", period.name) if isinstance(o, str) else o for o in options]
-            column = body[index[name]]
-            mask &= column.map(lambda cell: any(_same(cell, o) for o in options))
-        if query.date_column:
-            dates = pd.to_datetime(body[index[query.date_column]], errors="coerce")
-            bad = dates.isna() & ~body[index[query.date_column]].map(_empty)
-            if bad.any():
-                row = int(bad.idxmax()) + 1
-                raise SourceError(f"{where}: row {row}: {body.at[bad.idxmax(), index[query.date_column]]!r} in {query.date_column!r} is not a date")
-            mask &= (dates.dt.date >= period.start) & (dates.dt.date <= period.end)
-        rows = body[mask]
-        if query.agg == "count":
-            return float(len(rows))
-        values = []
-        for row_index, raw in rows[index[query.column]].items():
-            if _empty(raw):
+            filters.append((index[name], [str(o).replace("{period}", period.name) if isinstance(o, str) else o for o in options]))
+        date_at = index[query.date_column] if query.date_column else None
+        column = index[query.column]  # type: ignore[index]
+
+        def cell(row: list[Any], i: int) -> Any:
+            return row[i] if i < len(row) else None
+
+        matching: list[tuple[int, Any]] = []  # (1-based row number, raw value)
+        for number, row in enumerate(rows[1:], start=2):
+            if not all(any(_same(cell(row, i), o) for o in options) for i, options in filters):
                 continue
-            values.append(self._number(raw, f"{where} row {int(row_index) + 1} column {query.column!r}"))
+            if date_at is not None:
+                try:
+                    day = as_date(cell(row, date_at))
+                except ValueError:
+                    raise SourceError(f"{where}: row {number}: {cell(row, date_at)!r} in {query.date_column!r} is not a date") from None
+                if day is None or not period.start <= day <= period.end:
+                    continue
+            matching.append((number, cell(row, column)))
+        if query.agg == "count":
+            return float(len(matching))
+        values = [self._number(raw, f"{where} row {number} column {query.column!r}") for number, raw in matching if not _empty(raw)]
         if not values:
             raise SourceError(f"{where}: no rows with a value in {query.column!r} match the filter; check where/date_column")
-        series = pd.Series(values, dtype=float)
-        return float({"sum": series.sum, "mean": series.mean, "min": series.min, "max": series.max,
-                      "last": lambda: series.iloc[-1], "first": lambda: series.iloc[0]}[query.agg]())
+        return float(_AGGREGATE[query.agg](values))
 
     def close(self) -> None:
         pass

@@ -1,8 +1,8 @@
 """The file source: one read per file, cells and aggregated columns, deliberate number parsing."""
 from datetime import date, datetime, timezone
+from pathlib import Path
 from unittest import mock
 
-import pandas as pd
 import pytest
 from openpyxl import Workbook
 
@@ -108,10 +108,41 @@ def test_csv_with_comma_decimal(tmp_path):
 
 
 def test_each_file_is_read_once_per_batch(tmp_path, workbook):
-    real = pd.ExcelFile
-    with mock.patch("connectors.file.pd.ExcelFile", side_effect=real) as spy:
+    import openpyxl
+
+    real = openpyxl.load_workbook
+    with mock.patch("openpyxl.load_workbook", side_effect=real) as spy:
         fetch(tmp_path, dict(sheet="Survey", column="nps"), dict(sheet="Survey", column="responses"), dict(sheet="Notes", cell="B3"))
     assert spy.call_count == 1
+
+
+@pytest.mark.parametrize("text,day", [("2026-10-05", "2026-10-05"), ("2026-10-05T23:30:00Z", "2026-10-05"),
+                                      ("2026-10-05 08:00", "2026-10-05"), ("Oct 5, 2026", "2026-10-05"),
+                                      ("2026/10/05", "2026-10-05")])
+def test_text_dates_iso_or_otherwise_filter_by_period(tmp_path, text, day):
+    # one row inside Q4 on the given day, one row in Q3: only the first counts
+    (tmp_path / "d.csv").write_text(f"day,value\n\"{text}\",7\n2026-09-30,100\n", encoding="utf-8")
+    (result,) = fetch(tmp_path, dict(column="value", date_column="day"), path="d.csv")
+    assert value(result) == 7
+
+
+def test_a_sync_of_files_does_not_import_pandas(tmp_path, workbook):
+    import subprocess
+    import sys
+
+    code = ("import sys, datetime\n"
+            "from pathlib import Path\n"
+            "from connectors.base import Context\nfrom connectors.file import FileConnector\n"
+            "from mapping.config import Query\nfrom mapping.period import parse_period\n"
+            "from mapping.sources.file import FileQuery, FileSource\n"
+            f"conn = FileConnector('s', FileSource(kind='file', path='survey.xlsx'), Context(Path({str(tmp_path)!r})))\n"
+            "queries = [Query.of('s', FileQuery(source='s', sheet='Survey', column='responses', date_column='month')),\n"
+            "           Query.of('s', FileQuery(source='s', sheet='Notes', cell='B3'))]\n"
+            "out = conn.fetch(queries, parse_period('2026-Q4'), datetime.datetime(2026, 11, 15))\n"
+            "assert all(hasattr(r, 'value') for r in out.values()), out\n"
+            "print('pandas' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=Path(__file__).parent.parent)
+    assert out.stdout.strip() == "False", out.stderr
 
 
 def test_bad_date_in_date_column_names_the_row(tmp_path):
