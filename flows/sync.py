@@ -1,43 +1,71 @@
 """The `sync_okrs` Prefect flow: one task per source, then score, record and publish."""
 from __future__ import annotations
 
+import time
 from datetime import date, datetime
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any, Callable, Optional
 
 from prefect import flow, get_run_logger, task
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.cache_policies import NO_CACHE
 from prefect.context import FlowRunContext
 from prefect.states import Completed, Failed
-from prefect.tasks import exponential_backoff
 
-from connectors.base import Context, Result, RetriableError
+from connectors.base import Context, Result, RetriableError, SourceError, source_message
 from connectors.history import SourceOutcome
-from flows.pipeline import Plan, SyncOutcome, fetch_source, run_sync, settle
+from flows.pipeline import Plan, SyncOutcome, fetch_with_retries, run_sync, settle
 from mapping.config import Config, Query
 from mapping.errors import ConfigError
 from mapping.loader import load_config
 from mapping.period import Period
 
 
-def only_retriable(task: Any, task_run: Any, state: Any) -> bool:
-    """Retry a source batch only when it failed with a RetriableError (429, 5xx, unreachable)."""
-    try:
-        state.result(raise_on_failure=True)
-    except RetriableError:
-        return True
-    except BaseException:
-        return False
-    return False
+def _wait(seconds: float) -> None:
+    """The pause before a retry (a function of its own so tests can count the waits instead of sleeping)."""
+    time.sleep(seconds)
 
 
-@task(name="fetch-source", cache_policy=NO_CACHE, retries=2, retry_delay_seconds=exponential_backoff(10),
-      retry_jitter_factor=0.5, retry_condition_fn=only_retriable, log_prints=False)
+@task(name="fetch-source", cache_policy=NO_CACHE, retries=0, log_prints=False)
 def fetch_source_task(config: Config, name: str, queries: list[Query], period: Period, now: datetime,
-                      context: Context) -> dict[Query, Result]:
-    """Fetch one source's whole batch of queries (retried as a batch on retriable errors)."""
-    return fetch_source(config, name, queries, period, now, context)
+                      context: Context) -> Any:
+    """Fetch one source's whole batch; retried inside the task on retriable errors, never sooner than the
+    service's Retry-After (Prefect's own task retries would wait a fixed delay instead).
+
+    A batch in which every query failed (unreachable after the retries, file missing, 401) ends the
+    task Failed with that one-line reason, without a traceback; each failed query is logged once.
+    """
+    logger = get_run_logger()
+    started = time.perf_counter()
+
+    def on_event(source: str, state: str, detail: str = "", seconds: float = 0.0) -> None:
+        if state == "retry":
+            logger.warning("source %r: %s (waiting %.1f s)", source, detail, seconds)
+
+    try:
+        answers = fetch_with_retries(config, name, queries, period, now, context, sleep=_wait, events=on_event)
+    except (SourceError, RetriableError) as exc:
+        message = source_message(name, str(exc))
+        logger.error("%s (%d queries, %.2f s)", message, len(queries), time.perf_counter() - started)
+        return Failed(message=message)
+    errors = [answer for answer in answers.values() if isinstance(answer, SourceError)]
+    for error in dict.fromkeys(str(e) for e in errors):
+        logger.warning(source_message(name, error))
+    logger.info("source %r: %d queries, %d failed, %.2f s", name, len(queries), len(errors), time.perf_counter() - started)
+    if errors and len(errors) == len(queries):
+        return Failed(message=source_message(name, str(errors[0])))
+    return answers
+
+
+def _collect(future: Any) -> Callable[[], dict[Query, Result]]:
+    """The answers of a finished source task; a Failed task becomes its message on every query of the source."""
+    def run() -> dict[Query, Result]:
+        future.wait()
+        state = future.state
+        if state.is_failed() or state.is_crashed():
+            raise SourceError(state.message or f"the task ended {state.name}")
+        return future.result()
+    return run
 
 
 def fetch_all_tasks(config: Config, plan: Plan, period: Period, now: datetime, context: Context,
@@ -45,22 +73,34 @@ def fetch_all_tasks(config: Config, plan: Plan, period: Period, now: datetime, c
     """Submit one task per source, concurrently; a failed task marks only its own queries failed.
 
     A source's seconds in `outcomes` run from submitting its task to collecting its result."""
-    delays = exponential_backoff(config.fetch.retry_delay_seconds) if config.fetch.retry_delay_seconds else 0
-    futures = {
-        name: fetch_source_task.with_options(name=f"fetch-{name}", retries=config.fetch.retries, retry_delay_seconds=delays)
-        .submit(config, name, queries, period, now, context)
-        for name, queries in plan.by_source.items()
-    }
+    futures = {name: fetch_source_task.with_options(name=f"fetch-{name}").submit(config, name, queries, period, now, context)
+               for name, queries in plan.by_source.items()}
     answers: dict[Query, Result] = {}
     for name, future in futures.items():
-        answers.update(settle(name, plan.by_source[name], future.result, outcomes))
+        answers.update(settle(name, plan.by_source[name], _collect(future), outcomes))
     return answers
 
 
+OUTCOMES: dict[str, SyncOutcome] = {}
+"""The outcome of each flow run executed in this process, by flow run id (the CLI shows its result table)."""
+
+
+def _rounded(value: Any) -> Any:
+    return round(value, 4) if isinstance(value, float) else value
+
+
 def _publish_artifacts(outcome: SyncOutcome) -> None:
-    summary = outcome.tables[0]
-    rows = [{k: ("" if v is None else str(v)) for k, v in zip(summary.header, row)
-             if k in ("KR id", "Key result", "Current", "Target", "Score", "Status", "Error")} for row in summary.rows]
+    """A table artifact of every KR (rounded, human labels) and a markdown list of the stale ones."""
+    board = outcome.dashboard
+    if board is not None:
+        rows = [{"KR id": kr.kr_id, "Key result": kr.title, "Status": kr.status_label, "Current": kr.current_text,
+                 "Target": kr.target_text, "Progress": "" if kr.progress is None else f"{kr.progress:.0%}",
+                 "Score": "" if kr.score is None else f"{kr.score:.2f}", "Owner": kr.owner, "Error": kr.stale_reason}
+                for kr in board.krs]
+    else:
+        summary = outcome.tables[0]
+        rows = [{k: ("" if v is None else str(_rounded(v))) for k, v in zip(summary.header, row)
+                 if k in ("KR id", "Key result", "Current", "Target", "Score", "Status", "Error")} for row in summary.rows]
     create_table_artifact(rows, key="okr-summary", description=f"OKR summary {outcome.period.name}")
     if outcome.stale_krs:
         lines = "\n".join(f"- **{r.kr_id}**: {r.error}" for r in outcome.stale_krs)
@@ -82,6 +122,8 @@ def sync_okrs(config_path: str = "okrs.yaml", now: Optional[datetime] = None, as
     context = FlowRunContext.get()
     run_id = str(context.flow_run.id) if context and context.flow_run else None
     outcome = run_sync(config, now, as_of=as_of, run_id=run_id, fetch_all=fetch_all_tasks)
+    if run_id:
+        OUTCOMES[run_id] = outcome
     logger.info("synced %d KRs over %d distinct queries; wrote %s", len(outcome.results), outcome.plan.query_count,
                 ", ".join(str(p) for p in outcome.written) or "no outputs")
     _publish_artifacts(outcome)
