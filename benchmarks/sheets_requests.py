@@ -2,13 +2,14 @@
 
 1. Requests per sync for N KRs (default 1,000) read from 2 source spreadsheets (cells and a table)
    and published to 1 summary spreadsheet, counted on the stateful Sheets fake used by the tests
-   (the real code path: auth, batchGet, metadata, formatting, values write) — first and second sync —
+   (the real code path: auth, batchGet, metadata, formatting, values write; the Dashboard tab included) —
+   first sync, a steady second sync on the next day, and a third with one KR fewer (a layout change) —
    versus a naive writer that reads each KR's cell with its own `values.get` and writes the summary
    cell by cell (one `values.update` per non-empty cell). Also the minutes each needs at Google's
    60-requests-per-minute-per-user quota.
-2. Time to build the report tables (Summary, Objectives, History with 12 days) for M KRs (default
-   10,000) and to serialise them into the Sheets request bodies (and an .xlsx for comparison), and
-   the size of the values:batchUpdate body.
+2. Time to build the report tables (Summary, Objectives, History with 12 days) and the dashboard for
+   M KRs (default 10,000) and to serialise them into the Sheets request bodies (and an .xlsx for
+   comparison), and the size of the values:batchUpdate body.
 
     python benchmarks/sheets_requests.py [--krs 1000] [--report-krs 10000]
 """
@@ -36,6 +37,7 @@ from connectors.xlsx import build_workbook  # noqa: E402
 from fakes.sheets_fake import SheetsFake, service_account_info  # noqa: E402
 from flows.pipeline import run_sync  # noqa: E402
 from mapping.config import Config  # noqa: E402
+from mapping.dashboard import build_dashboard  # noqa: E402
 from mapping.loader import load_config  # noqa: E402
 from mapping.report import build_report  # noqa: E402
 from mapping.results import KRResult  # noqa: E402
@@ -75,13 +77,12 @@ def requests_per_sync(krs: int) -> None:
         fake.add_spreadsheet(KEY_A, "Finance", {"Finance": [["team", "revenue"]] + [[f"t{i}", i] for i in range(half)]}, rows=half + 10)
         fake.add_spreadsheet(KEY_B, "Survey", {"KPIs": [[f"kpi {i}", i + 0.5] for i in range(krs - half)]}, rows=krs)
         fake.add_spreadsheet(KEY_OUT, "OKR summary")
-        path = write_config(Path(tmp), krs)
-        config = load_config(path, env=env)
         counts = []
-        for _ in range(2):
+        for day, n in ((NOW - timedelta(days=1), krs), (NOW, krs), (NOW, krs - 1)):
+            config = load_config(write_config(Path(tmp), n), env=env)
             before = len(fake.log)
             started = time.perf_counter()
-            outcome = run_sync(config, NOW, env=env)
+            outcome = run_sync(config, day, env=env)
             elapsed = time.perf_counter() - started
             kinds = [kind for kind, _, _ in fake.log[before:]]
             counts.append((len(kinds), {k: kinds.count(k) for k in sorted(set(kinds))}, elapsed))
@@ -90,7 +91,7 @@ def requests_per_sync(krs: int) -> None:
     naive_writes = cells  # one values.update per non-empty summary cell
     naive = naive_reads + naive_writes
     print(f"== requests per sync, {krs:,} KRs, 2 source spreadsheets -> 1 summary spreadsheet")
-    for label, (total, by_kind, elapsed) in zip(("first sync ", "second sync"), counts):
+    for label, (total, by_kind, elapsed) in zip(("first sync ", "next day (steady)", "one KR fewer (layout change)"), counts):
         print(f"okr-sync {label}: {total} requests {by_kind}  ({elapsed:.2f} s on the fake, sources + history + report + writes)")
     print(f"naive per-cell writer: {naive:,} requests ({naive_reads:,} reads + {naive_writes:,} cell writes)")
     quota_minutes = max(math.ceil(naive_reads / 60), math.ceil(naive_writes / 60))
@@ -123,19 +124,20 @@ def report_timing(krs: int, runs: int = 3) -> None:
         started = time.perf_counter()
         objectives = rollup(config, results)
         tables = build_report(config, results, objectives, series, NOW.date(), 12)
+        dashboard = build_dashboard(config, results, objectives, series, NOW, NOW.date())
         build.append(time.perf_counter() - started)
         started = time.perf_counter()
-        formatting, grids = sink.plan(tables, {"sheets": []})
-        body = json.dumps({"valueInputOption": "RAW", "data": sink.value_ranges(tables, grids)})
+        formatting, grids = sink.plan(tables, {"sheets": []}, dashboard)
+        body = json.dumps({"valueInputOption": "RAW", "data": sink.value_ranges(tables, grids, dashboard)})
         fmt = json.dumps({"requests": formatting})
         serial.append(time.perf_counter() - started)
         size = len(body.encode())
         started = time.perf_counter()
-        build_workbook(tables).save(io.BytesIO())
+        build_workbook(tables, io.BytesIO(), dashboard)
         xlsx.append(time.perf_counter() - started)
     cells = sum(len(table.columns) * (len(table.rows) + 1) for table in tables)
     print(f"== report for {krs:,} KRs ({', '.join(f'{t.name} {len(t.rows):,} rows' for t in tables)}; {cells:,} cells)")
-    print(f"build tables (rollup + Summary/Objectives/History): median {statistics.median(build) * 1000:.0f} ms")
+    print(f"build tables and dashboard (rollup + Summary/Objectives/History + Dashboard): median {statistics.median(build) * 1000:.0f} ms")
     print(f"serialise for Sheets (plan + values body as JSON): median {statistics.median(serial) * 1000:.0f} ms; "
           f"values:batchUpdate body {size / 1e6:.1f} MB, first-sync formatting body {len(fmt.encode()) / 1e6:.1f} MB")
     print(f"serialise the same tables as .xlsx (for comparison): median {statistics.median(xlsx) * 1000:.0f} ms")

@@ -193,6 +193,23 @@ def out_requests(fake: SheetsFake) -> dict[str, int]:
     return requests_to(fake, KEY_OUT)
 
 
+def sheet_ids_of(request: dict) -> set[int]:
+    """Every sheetId a formatting request names (to tell which tab it touches)."""
+    found: set[int] = set()
+
+    def walk(node: object) -> None:
+        if isinstance(node, dict):
+            for key, value in node.items():
+                if key == "sheetId":
+                    found.add(value)  # type: ignore[arg-type]
+                walk(value)
+        elif isinstance(node, list):
+            for item in node:
+                walk(item)
+    walk(request)
+    return found
+
+
 def test_rows_cleared_after_krs_were_removed_keep_no_sparkline_formula(fake, write_config, env):
     fake.add_spreadsheet(KEY_OUT, "OKR summary")
     sync(summary_config(write_config, 8), env, datetime(2026, 11, 14, 12, 0, tzinfo=timezone.utc))
@@ -205,11 +222,16 @@ def test_rows_cleared_after_krs_were_removed_keep_no_sparkline_formula(fake, wri
     assert history.formulas == {(r, trend): f'=IF(COUNT(F{r + 1}:Q{r + 1})=0,"",SPARKLINE(F{r + 1}:Q{r + 1}))' for r in (1, 2, 3)}
     assert [row[0] for row in fake.values(KEY_OUT, "History")[1:]] == ["k0", "k1", "k2"]
     assert all(r <= 3 for r, _ in history.cells)  # cleared rows: no values and no formulas
-    # one request more than a steady sync, only in the sync that removes rows: the grid cut, no re-formatting
+    # one request more than a steady sync, only in the sync that removes rows: History's grid cut and the
+    # Dashboard re-laid out (its rows moved), no re-formatting of Summary/Objectives/History
     assert out_requests(fake) == {"metadata": 2, "batchUpdate": 2, "values.batchUpdate": 2}
-    shrink = [body for kind, body in fake.bodies if kind == "batchUpdate"][-1]
-    assert shrink == {"requests": [{"updateSheetProperties": {"properties": {"sheetId": history.sheet_id, "gridProperties": {"rowCount": 4}},
-                                                              "fields": "gridProperties/rowCount"}}]}
+    shrink = [body for kind, body in fake.bodies if kind == "batchUpdate"][-1]["requests"]
+    dashboard = fake.tab(KEY_OUT, "Dashboard")
+    assert shrink[0] == {"updateSheetProperties": {"properties": {"sheetId": history.sheet_id, "gridProperties": {"rowCount": 4}},
+                                                   "fields": "gridProperties/rowCount"}}
+    assert all(sheet_ids_of(r) == {dashboard.sheet_id} for r in shrink[1:] if "deleteDeveloperMetadata" not in r)
+    assert sum("deleteDeveloperMetadata" in r for r in shrink) == 1  # the Dashboard's old layout signature
+    assert dashboard.rows == 8 + 1 + 2 + 3 and dashboard.index == 0  # 1 objective, blank, KR header, 3 KRs: no stale row below
     summary = fake.tab(KEY_OUT, "Summary")  # no formulas there: its rows are cleared by "" values, the grid stays
     assert summary.rows == 9 and len(fake.values(KEY_OUT, "Summary")) == 4 and summary.formulas == {}
 
@@ -236,3 +258,24 @@ def test_summary_tabs_smaller_than_the_tables_are_grown_before_the_values_write(
     history = fake.tab(KEY_OUT, "History")
     assert (history.rows, history.cols) == (11, 65) and len(fake.values(KEY_OUT, "Summary")) == 11
     assert sorted(r for r, _ in history.formulas) == list(range(1, 11))
+
+
+def test_the_fake_checks_formatting_ranges_against_the_grid_and_honours_tab_indexes(fake):
+    """Formatting requests are validated like Google does: a range past the grid is HTTP 400, the batch is atomic."""
+    fake.add_spreadsheet(KEY_OUT, tabs={"Summary": []}, rows=5, cols=3)
+    client = make_client()
+    rule = {"ranges": [{"sheetId": 0, "startRowIndex": 1, "endRowIndex": 9, "startColumnIndex": 0, "endColumnIndex": 1}],
+            "booleanRule": {"condition": {"type": "TEXT_EQ", "values": [{"userEnteredValue": "On track"}]}, "format": {}}}
+    for request in ({"addConditionalFormatRule": {"index": 0, "rule": rule}},
+                    {"repeatCell": {"range": {"sheetId": 0, "startColumnIndex": 2, "endColumnIndex": 4}, "cell": {}, "fields": "userEnteredFormat"}},
+                    {"updateDimensionProperties": {"range": {"sheetId": 0, "dimension": "COLUMNS", "startIndex": 3, "endIndex": 4},
+                                                   "properties": {"pixelSize": 70}, "fields": "pixelSize"}}):
+        with pytest.raises(SheetsError, match="HTTP 400"):
+            client.batch_update(KEY_OUT, [{"addSheet": {"properties": {"title": "Dashboard", "index": 0}}}, request])
+        assert [t.title for t in fake.books[KEY_OUT].tabs] == ["Summary"]  # all or nothing
+    client.batch_update(KEY_OUT, [{"addSheet": {"properties": {"sheetId": 7, "title": "Dashboard", "index": 0}}},
+                                  {"addSheet": {"properties": {"title": "History"}}}])
+    assert [(t.title, t.index) for t in fake.books[KEY_OUT].tabs] == [("Dashboard", 0), ("Summary", 1), ("History", 2)]
+    client.batch_update(KEY_OUT, [{"updateSheetProperties": {"properties": {"sheetId": 7, "index": 2}, "fields": "index"}}])
+    assert [t.title for t in fake.books[KEY_OUT].tabs] == ["Summary", "History", "Dashboard"]
+    assert [s["properties"]["index"] for s in client.metadata(KEY_OUT)["sheets"]] == [0, 1, 2]

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from datetime import date, datetime
 
-from connectors.sheets_sink import SheetsSink, cell_value, layout_signature, sparkline_formula
+from connectors.sheets_sink import SheetsSink, cell_value, fit_series, layout_signature, sparkline_formula
 from mapping.config import Config
 from mapping.report import Column, Table, history_table, text_sparkline
 from mapping.results import KRResult
@@ -49,18 +49,40 @@ def test_cell_values_keep_types_and_none_clears():
     assert cell_value(date(2026, 11, 15)) == 46341
 
 
+def history(days: int) -> Table:
+    names = [f"2026-11-{14 + i}" for i in range(days)]
+    return Table("History", [Column("KR id"), Column("Trend", "sparkline"), Column("Latest", "number")]
+                 + [Column(name, "series") for name in names], [["a", "▁█", 2.0] + [1.0 + i for i in range(days)]])
+
+
 def test_values_write_skips_the_sparkline_column_and_pads_to_the_grid():
-    table = Table("History", [Column("KR id"), Column("Trend", "sparkline"), Column("Latest", "number"),
-                              Column("2026-11-14", "series"), Column("2026-11-15", "series")],
-                  [["a", "▁█", 2.0, 1.0, 2.0]])
-    sink = SheetsSink(SheetsOutput(kind="sheets", spreadsheet=KEY), context=None)  # type: ignore[arg-type]
-    data = sink.value_ranges([table], {"History": 4})
+    sink = SheetsSink(SheetsOutput(kind="sheets", spreadsheet=KEY, history_points=2), context=None)  # type: ignore[arg-type]
+    data = sink.value_ranges([history(2)], {"History": 4})
     assert data == [
         {"range": "'History'!A1:A4", "values": [["KR id"], ["a"], [""], [""]]},
         {"range": "'History'!C1:E4", "values": [["Latest", "2026-11-14", "2026-11-15"], [2.0, 1.0, 2.0], ["", "", ""], ["", "", ""]]},
         {"range": "'History'!B1", "values": [["Trend"]]},
     ]
     assert sparkline_formula([4, 5], 2) == '=IF(COUNT(D2:E2)=0,"",SPARKLINE(D2:E2))'
+
+
+def test_history_keeps_history_points_day_columns_whatever_the_days_recorded():
+    """A first sync has one day: the tab still gets `history_points` day columns (blank ones after it), so the
+    grid, the number formats and the sparklines do not change while days accrue; more days keep the newest."""
+    assert fit_series(history(1), 3).header == ["KR id", "Trend", "Latest", "2026-11-14", "", ""]
+    assert fit_series(history(1), 3).rows == [["a", "▁█", 2.0, 1.0, None, None]]
+    assert fit_series(history(4), 3).header == ["KR id", "Trend", "Latest", "2026-11-15", "2026-11-16", "2026-11-17"]
+    assert fit_series(history(4), 3).rows == [["a", "▁█", 2.0, 2.0, 3.0, 4.0]]
+    assert [layout_signature(fit_series(history(days), 3)) for days in (1, 2, 3, 5)] == [layout_signature(history(3))] * 4
+    sink = SheetsSink(SheetsOutput(kind="sheets", spreadsheet=KEY, history_points=3), context=None)  # type: ignore[arg-type]
+    data = sink.value_ranges([history(1)], {"History": 2})
+    assert data[1] == {"range": "'History'!C1:F2", "values": [["Latest", "2026-11-14", "", ""], [2.0, 1.0, "", ""]]}
+    formats, _ = sink.plan([history(1)], {"sheets": []})
+    number_cols = {f["repeatCell"]["range"]["startColumnIndex"] for f in formats
+                   if "repeatCell" in f and "numberFormat" in f["repeatCell"]["cell"].get("userEnteredFormat", {})}
+    assert number_cols == {2, 3, 4, 5}  # Latest and every day column, the blank ones too
+    sparkline = next(f["updateCells"] for f in formats if "updateCells" in f)
+    assert sparkline["rows"][0]["values"][0]["userEnteredValue"]["formulaValue"] == '=IF(COUNT(D2:F2)=0,"",SPARKLINE(D2:F2))'
 
 
 def test_layout_signature_ignores_the_dates_of_series_columns_but_not_the_kinds():

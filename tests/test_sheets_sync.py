@@ -7,16 +7,18 @@ nothing, rows of removed KRs cleared.
 from __future__ import annotations
 
 import json
+import re
 from datetime import datetime, timezone
 
 import pytest
 import responses
 from openpyxl import load_workbook
 
-from connectors.sheets_sink import layout_signature
+from connectors.sheets_sink import layout_signature, rgb
 from fakes.sheets_fake import SheetsFake, service_account_info
 from flows.pipeline import run_sync
 from mapping.loader import load_config
+from mapping.labels import STATUS_FILLS
 from mapping.report import SUMMARY_COLUMNS
 
 KEY_A = "1Finance0000000000000000000000000000000000AA"
@@ -86,6 +88,11 @@ def counts(fake: SheetsFake) -> dict[str, int]:
     return {kind: fake.count(kind) for kind in ("metadata", "batchGet", "values.batchUpdate", "batchUpdate") if fake.count(kind)}
 
 
+def sheet_ids(request: dict) -> set[int]:
+    """Every sheetId a formatting request names."""
+    return {int(n) for n in re.findall(r'"sheetId": (\d+)', json.dumps(request))}
+
+
 def test_a_sync_of_200_krs_sends_one_read_per_source_spreadsheet_and_one_write(fake, tmp_path, key_json):
     sync(write_okrs(tmp_path), key_json)
     assert fake.count("batchGet", KEY_A) == 1 and fake.count("batchGet", KEY_B) == 1
@@ -141,11 +148,15 @@ def test_history_tab_has_a_sparkline_per_row_over_the_series_columns(fake, tmp_p
     history = fake.tab(KEY_OUT, "History")
     rows = fake.values(KEY_OUT, "History")
     assert rows[0][:5] == ["KR id", "Key result", "Unit", "Trend", "Latest"]
-    assert rows[0][5:] == [""] * 10 + ["2026-11-14", "2026-11-15"]  # 12 day columns, newest last
+    assert rows[0][5:] == ["2026-11-14", "2026-11-15"]  # from the first recorded day, newest last
+    assert history.cols == 5 + 12  # room for history_points = 12 days: the 10 not recorded yet are blank
     a7 = next(r for r in rows if r[0] == "a7")
-    assert a7[4:] == [21] + [""] * 10 + [21, 21]  # latest, then the days
+    assert a7[4:] == [21, 21, 21]  # latest, then the days
     trend = rows[0].index("Trend")
-    assert history.formulas[(1, trend)] == '=IF(COUNT(F2:Q2)=0,"",SPARKLINE(F2:Q2))'
+    assert history.formulas[(1, trend)] == '=IF(COUNT(F2:Q2)=0,"",SPARKLINE(F2:Q2))'  # over all 12 day columns
+    number_cols = {f["repeatCell"]["range"]["startColumnIndex"] for f in history.formats
+                   if "repeatCell" in f and "numberFormat" in f["repeatCell"]["cell"].get("userEnteredFormat", {})}
+    assert number_cols == set(range(4, 17))  # Latest and every day column, the blank ones too
     assert fake.count("batchUpdate") == 1  # a new day does not change the layout
     assert sorted(r for r, c in history.formulas) == list(range(1, history.rows))  # one per data row, none in the header
     assert all(c == trend for r, c in history.formulas)
@@ -157,7 +168,8 @@ def test_formatting_freezes_the_header_and_colours_statuses(fake, tmp_path, key_
     assert summary.frozen_rows == 1 and summary.rows == 201 and summary.cols == len(SUMMARY_COLUMNS)
     status_col = [c.name for c in SUMMARY_COLUMNS].index("Status")
     rules = summary.conditional
-    assert {r["booleanRule"]["condition"]["values"][0]["userEnteredValue"] for r in rules} == {"done", "on_track", "at_risk", "off_track", "no_data"}
+    assert [r["booleanRule"]["condition"]["values"][0]["userEnteredValue"] for r in rules] == list(STATUS_FILLS)
+    assert [r["booleanRule"]["format"]["backgroundColor"] for r in rules] == [rgb(STATUS_FILLS[k]) for k in STATUS_FILLS]
     assert all(r["ranges"][0]["startColumnIndex"] == status_col for r in rules)
     percent_cols = {f["repeatCell"]["range"]["startColumnIndex"] for f in summary.formats
                     if "repeatCell" in f and f["repeatCell"]["cell"]["userEnteredFormat"].get("numberFormat", {}).get("type") == "PERCENT"}
@@ -184,7 +196,8 @@ def test_rows_of_removed_krs_are_cleared_and_keep_no_sparkline_formula(fake, tmp
     # Summary and Objectives: the grid is big enough, their rows are cleared by the values write; History holds
     # formulas the RAW write cannot clear, so its grid is cut to its rows (one small batchUpdate, no re-formatting)
     assert fake.count("batchUpdate") == 2
-    cut = [body for kind, body in fake.bodies if kind == "batchUpdate"][-1]["requests"]
+    dashboard = fake.tab(KEY_OUT, "Dashboard").sheet_id  # fewer KRs also move the Dashboard's rows: re-laid out
+    cut = [r for r in [body for kind, body in fake.bodies if kind == "batchUpdate"][-1]["requests"] if dashboard not in sheet_ids(r) and "deleteDeveloperMetadata" not in r]
     assert cut == [{"updateSheetProperties": {"properties": {"sheetId": fake.tab(KEY_OUT, "History").sheet_id, "gridProperties": {"rowCount": 151}},
                                               "fields": "gridProperties/rowCount"}}]
     rows = fake.values(KEY_OUT, "Summary")
@@ -201,7 +214,7 @@ def test_more_krs_than_rows_grows_the_tab_with_one_formatting_request(fake, tmp_
     sync(write_okrs(tmp_path), key_json)
     assert fake.count("batchUpdate") == 2 and fake.tab(KEY_OUT, "Summary").rows == 201
     assert len(fake.values(KEY_OUT, "Summary")) == 201
-    assert len(fake.tab(KEY_OUT, "Summary").conditional) == 5  # old rules replaced, not duplicated
+    assert len(fake.tab(KEY_OUT, "Summary").conditional) == len(STATUS_FILLS)  # old rules replaced, not duplicated
 
 
 def test_workbook_and_google_sheet_come_from_the_same_tables(fake, tmp_path, key_json):

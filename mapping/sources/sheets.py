@@ -142,13 +142,14 @@ class SheetsQuery(StrictModel):
 
 
 class SheetsOutput(GoogleAuth):
-    """The summary spreadsheet: tabs Summary, Objectives and History, rewritten in place every sync."""
+    """The summary spreadsheet: a Dashboard tab first, then tabs Summary, Objectives and History, rewritten in place every sync."""
 
     kind: Literal["sheets"]
     spreadsheet: str = Field(description="URL or key of the summary spreadsheet (share it with the service account as editor)")
     summary_tab: str = Field("Summary", description="tab of the one-row-per-KR table")
     objectives_tab: str = Field("Objectives", description="tab of the objective rollup")
     history_tab: str = Field("History", description="tab of recent values per KR with a sparkline")
+    dashboard_tab: str = Field("Dashboard", description="first tab: the one-page summary (scores, statuses, progress bars, trends)")
     history_points: int = Field(12, ge=2, le=120, description="how many recent days of values the History tab shows")
 
     @field_validator("spreadsheet")
@@ -158,7 +159,7 @@ class SheetsOutput(GoogleAuth):
 
     @model_validator(mode="after")
     def _distinct_tabs(self) -> "SheetsOutput":
-        tabs = [self.summary_tab, self.objectives_tab, self.history_tab]
+        tabs = [self.dashboard_tab, self.summary_tab, self.objectives_tab, self.history_tab]
         if len(set(tabs)) != len(tabs):
-            raise ValueError("summary_tab, objectives_tab and history_tab must differ")
+            raise ValueError("dashboard_tab, summary_tab, objectives_tab and history_tab must differ")
         return self

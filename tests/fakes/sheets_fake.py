@@ -6,7 +6,9 @@ Payload shapes follow the real traffic recorded in shared/reference/sheets-api/ 
 `{"error": {"code", "message", "status"}}`). It keeps cells per tab, enforces grid limits like
 Google (a read or write past a tab's grid is HTTP 400 `Range ('Tab'!AA1) exceeds grid limits. Max rows:
 1000, max columns: 26`, prefixed `Invalid data[i]: ` in a values write; a new tab is 1000 x 26; grids
-grow with `appendDimension` or `updateSheetProperties` up to 10 million cells per spreadsheet),
+grow with `appendDimension` or `updateSheetProperties` up to 10 million cells per spreadsheet; every
+GridRange of a formatting request — repeatCell, updateCells, conditional formats, column widths — must
+lie inside its grid; `addSheet`/`updateSheetProperties` honour `index`, moving the other tabs along),
 honours RAW vs USER_ENTERED (and null = leave the cell, "" = clear it, formula included), and logs
 every request by kind.
 
@@ -379,6 +381,29 @@ class SheetsFake:
             raise FakeError(400, f"Invalid requests[{index}].{name}: This action would increase the number of cells in the "
                                  f"workbook above the limit of {self.CELL_LIMIT} cells.", "INVALID_ARGUMENT")
 
+    @staticmethod
+    def _renumber(book: Spreadsheet) -> None:
+        for i, tab in enumerate(book.tabs):
+            tab.index = i
+
+    @staticmethod
+    def _check_grid_range(tab: Tab, rng: dict) -> None:
+        """A GridRange (open ends = the grid's edge) must lie inside the grid, like Google checks it."""
+        r0, c0 = rng.get("startRowIndex", 0), rng.get("startColumnIndex", 0)
+        r1, c1 = rng.get("endRowIndex", tab.rows), rng.get("endColumnIndex", tab.cols)
+        if r0 < 0 or c0 < 0 or r1 < r0 or c1 < c0:
+            raise FakeError(400, f"Invalid range: start after end ({rng})", "INVALID_ARGUMENT")
+        if r1 > tab.rows or c1 > tab.cols:
+            raise FakeError(400, f"Range ({SheetsFake._echo_title(tab.title)}!{col_letters(c0 + 1)}{r0 + 1}:{col_letters(max(c1, 1))}{r1}) "
+                                 f"exceeds grid limits. Max rows: {tab.rows}, max columns: {tab.cols}", "INVALID_ARGUMENT")
+
+    @staticmethod
+    def _check_dimension(tab: Tab, rng: dict) -> None:
+        limit = tab.cols if rng.get("dimension") == "COLUMNS" else tab.rows
+        start, end = rng.get("startIndex", 0), rng.get("endIndex", limit)
+        if rng.get("dimension") not in ("ROWS", "COLUMNS") or start < 0 or end <= start or end > limit:
+            raise FakeError(400, f"Invalid dimension range {rng} (grid has {tab.rows} rows, {tab.cols} columns)", "INVALID_ARGUMENT")
+
     def _apply(self, book: Spreadsheet, name: str, args: dict) -> dict:
         if name == "appendDimension":  # rows/columns added at the end of the grid
             tab = book.tab_by_id(args["sheetId"])
@@ -401,8 +426,12 @@ class SheetsFake:
             if any(t.sheet_id == sheet_id for t in book.tabs):
                 raise FakeError(400, f"Invalid requests[0].addSheet: Sheet with id {sheet_id} already exists.", "INVALID_ARGUMENT")
             grid = props.get("gridProperties", {})
-            tab = Tab(sheet_id, title, len(book.tabs), grid.get("rowCount", 1000), grid.get("columnCount", 26), grid.get("frozenRowCount", 0))
-            book.tabs.append(tab)
+            index = props.get("index", len(book.tabs))
+            if not 0 <= index <= len(book.tabs):
+                raise FakeError(400, f"Invalid requests[0].addSheet: index {index} is out of range", "INVALID_ARGUMENT")
+            tab = Tab(sheet_id, title, index, grid.get("rowCount", 1000), grid.get("columnCount", 26), grid.get("frozenRowCount", 0))
+            book.tabs.insert(index, tab)  # later tabs move one to the right, like Google
+            self._renumber(book)
             return {"addSheet": {"properties": tab.properties()}}
         if name == "updateSheetProperties":
             props, fields = args["properties"], args["fields"].split(",")
@@ -421,6 +450,13 @@ class SheetsFake:
                     tab.frozen_rows = grid.get("frozenRowCount", 0)
                 elif f == "title":
                     tab.title = props["title"]
+                elif f == "index":
+                    index = props.get("index", 0)
+                    if not 0 <= index < len(book.tabs):
+                        raise FakeError(400, f"index {index} is out of range", "INVALID_ARGUMENT")
+                    book.tabs.remove(tab)
+                    book.tabs.insert(index, tab)
+                    self._renumber(book)
                 else:
                     raise FakeError(400, f"unsupported field mask {f}", "INVALID_ARGUMENT")
             if tab.frozen_rows >= tab.rows:
@@ -429,12 +465,30 @@ class SheetsFake:
         if name in ("repeatCell", "updateDimensionProperties", "setBasicFilter"):
             rng = args.get("range", {})
             tab = book.tab_by_id(rng.get("sheetId", 0))
+            if name == "updateDimensionProperties":
+                self._check_dimension(tab, rng)
+            else:
+                self._check_grid_range(tab, rng)
+            if name != "setBasicFilter" and not args.get("fields"):
+                raise FakeError(400, "At least one field must be specified in 'fields'.", "INVALID_ARGUMENT")
             tab.formats.append({name: args})
             return {}
         if name == "addConditionalFormatRule":
             rule = args["rule"]
+            if not rule.get("ranges"):
+                raise FakeError(400, "Must specify at least one range.", "INVALID_ARGUMENT")
             tab = book.tab_by_id(rule["ranges"][0]["sheetId"])
-            tab.conditional.insert(args.get("index", len(tab.conditional)), rule)
+            for rng in rule["ranges"]:
+                if rng.get("sheetId", 0) != tab.sheet_id:
+                    raise FakeError(400, "All ranges of a conditional format rule must be on the same sheet.", "INVALID_ARGUMENT")
+                self._check_grid_range(tab, rng)
+            condition = rule.get("booleanRule", {}).get("condition", {})
+            if "booleanRule" in rule and condition.get("type") in ("TEXT_EQ", "TEXT_CONTAINS", "NUMBER_EQ") and len(condition.get("values", [])) != 1:
+                raise FakeError(400, f"{condition.get('type')} condition needs exactly one value.", "INVALID_ARGUMENT")
+            index = args.get("index", len(tab.conditional))
+            if not 0 <= index <= len(tab.conditional):
+                raise FakeError(400, f"index {index} is out of range", "INVALID_ARGUMENT")
+            tab.conditional.insert(index, rule)
             return {}
         if name == "deleteConditionalFormatRule":
             tab = book.tab_by_id(args["sheetId"])
@@ -446,6 +500,10 @@ class SheetsFake:
             rng = args.get("range") or {}
             start = args.get("start") or {}
             tab = book.tab_by_id((rng or start).get("sheetId", 0))
+            if not args.get("fields"):
+                raise FakeError(400, "At least one field must be specified in 'fields'.", "INVALID_ARGUMENT")
+            if rng:
+                self._check_grid_range(tab, rng)
             r0 = rng.get("startRowIndex", start.get("rowIndex", 0))
             c0 = rng.get("startColumnIndex", start.get("columnIndex", 0))
             for dr, row in enumerate(args.get("rows", [])):
