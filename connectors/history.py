@@ -23,11 +23,12 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from connectors.base import Context
 from connectors.sql import first_line, resolve_url
+from mapping.alerts import Alert, AlertState
 from mapping.errors import OkrSyncError
 from mapping.results import KRResult
 
 MIGRATIONS = Path(__file__).resolve().parent / "history_migrations"
-HEAD = "0002"
+HEAD = "0003"
 STALE_RUN_HOURS = 6  # a run still "running" this long after it started, on another host, is taken as crashed
 
 metadata = sa.MetaData()
@@ -100,6 +101,16 @@ run_krs = sa.Table(
     sa.Column("params", sa.Text),
     sa.Column("gate", sa.Text),
     sa.Column("error", sa.Text),
+)
+
+alert_state = sa.Table(
+    "okr_alert_state", metadata, *_key(),
+    sa.Column("kind", sa.String(20), primary_key=True),
+    sa.Column("subject", sa.String(200), primary_key=True),
+    sa.Column("state", sa.String(40), nullable=False),
+    sa.Column("since", sa.DateTime, nullable=False),
+    sa.Column("notified_at", sa.DateTime),
+    sa.Column("run_id", sa.String(64), nullable=False),
 )
 
 _CHUNK = 500
@@ -470,6 +481,25 @@ class HistoryStore:
                 for table in (run_krs, run_sources, runs):
                     gone += conn.execute(table.delete().where(table.c.run_id.in_(chunk))).rowcount
         return gone
+
+    # ---- alert state (mapping.alerts decides, connectors.notify sends) -----------------------------------
+
+    def alert_states(self) -> dict[tuple[str, str], AlertState]:
+        """(kind, subject) -> the remembered state of each watched KR and source of the scope."""
+        with self._reading() as conn:
+            rows = conn.execute(sa.select(alert_state).where(self._in_scope(alert_state)))
+            return {(r.kind, r.subject): AlertState(r.kind, r.subject, r.state, _aware(r.since)) for r in rows}
+
+    def remember_alerts(self, changes: Iterable[Alert], run_id: str, now: datetime, notified: bool = False) -> None:
+        """Store the new state of each change (one transaction); `notified` stamps them as announced now."""
+        stamp = _utc_naive(now)
+        rows = [{"workspace": self.scope.workspace, "period": self.scope.period, "kind": c.kind, "subject": c.subject,
+                 "state": c.new, "since": stamp, "notified_at": stamp if notified else None, "run_id": run_id} for c in changes]
+        try:
+            with self.engine.begin() as conn:
+                upsert(conn, alert_state, rows)
+        except SQLAlchemyError as exc:
+            raise self._error(exc, "cannot record the alert state") from None
 
     def close(self) -> None:
         self.engine.dispose()
