@@ -70,12 +70,24 @@ def sparkline(rows: list[dict[str, Any]]) -> str:
 
 
 def _arithmetic(kr: KeyResult, value: Optional[float], progress: Optional[float], expected: float, status: str,
-                bar: float) -> list[str]:
+                bar: float, extra: Optional[dict] = None) -> list[str]:
     """The formulas of the README's Formulas section, filled in with this KR's numbers."""
     if value is None:
         return ["no value: progress and score are blank, status no_data"]
     lines = []
-    if kr.type in ("increase", "decrease"):
+    if kr.type == "compliance" and kr.compliance is not None:
+        rule = kr.compliance
+        sign = "<=" if rule.at_most is not None else ">="
+        lines.append(f"compliance: a {rule.window} holds when its {rule.window_value} value {sign} {rule.threshold:g}; "
+                     f"{(extra or {}).get('compliance', 'windows counted from the series')}")
+        lines.append(f"progress = min(1, held / required {rule.required}) = {progress or 0:.4f}; "
+                     f"expected = windows over / windows counted = {expected:.4f}; bar = {bar:g}")
+        lines.append(f"status {status} (done once held >= required; off_track once the required count cannot be reached; see README)")
+        return lines
+    if kr.levels is not None:
+        lines.append(f"three levels: baseline {kr.baseline:g} -> 0, minimum {kr.levels.minimum:g} -> 0.3, target {kr.target:g} -> 0.7, "
+                     f"stretch {kr.levels.stretch:g} -> 1.0, straight lines between; {value:g} -> {progress or 0:.4f}")
+    elif kr.type in ("increase", "decrease"):
         lines.append(f"progress = clamp((current - baseline) / (target - baseline)) = clamp(({value:g} - {kr.baseline:g}) / "
                      f"({kr.target:g} - {kr.baseline:g})) = {progress:.4f}")
     elif kr.type == "milestone":
@@ -87,7 +99,8 @@ def _arithmetic(kr: KeyResult, value: Optional[float], progress: Optional[float]
                      + (" -> progress 1" if holds else (f" -> partial credit from baseline {kr.baseline:g}: {progress:.4f}"
                                                         if kr.baseline is not None else " -> progress 0")))
     lines.append(f"score = progress rounded to 2 decimals = {round(progress or 0, 2):.2f}")
-    lines.append(f"expected by now = share of the period gone = {expected:.4f}; bar = {bar:g} "
+    curve = "the pace curve at this day" if (kr.pace or kr.steps) else "share of the period gone"
+    lines.append(f"expected by now = {curve} = {expected:.4f}; bar = {bar:g} "
                  f"({'committed' if kr.committed else 'aspirational'})")
     if expected > 0 and kr.type in ("increase", "decrease") and expected < 1:
         lines.append(f"pace = progress / (expected x bar) = {progress:.4f} / ({expected:.4f} x {bar:g}) = "
@@ -147,7 +160,8 @@ def explain(config: Config, kr_id: str, env: Mapping[str, str] | None = None, as
             lines.append(f"   stale since {since}: {result.error}; the last good value {result.value} is shown")
         lines.append(f"5. current value {result.value if result.value is not None else '-'}{(' ' + kr.unit) if kr.unit else ''}")
         bar = 1.0 if kr.committed else config.status.aspirational_bar
-        lines.extend("   " + line for line in _arithmetic(kr, result.value, result.progress, result.expected, result.status, bar))
+        lines.extend("   " + line for line in _arithmetic(kr, result.value, result.progress, result.expected, result.status, bar,
+                                                                result.extra))
         if history is not None:
             recent = history.series(kr.id, limit=7)
             if recent:

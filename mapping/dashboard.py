@@ -10,11 +10,11 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Mapping, Optional, Sequence
 
-from mapping.config import Config
+from mapping.config import Config, KeyResult
 from mapping.period import Period
 from mapping.report import _naive
 from mapping.labels import (LEVEL_LABELS, STATUS_FILLS, STATUS_INKS, STATUS_LABELS, STATUS_ORDER, TYPE_LABELS,
-                            display_status, format_number, format_target, text_bar)
+                            compliance_rule, display_status, format_number, format_target, text_bar)
 from mapping.results import KRResult
 from mapping.rollup import ObjectiveResult, worst_status
 
@@ -74,6 +74,7 @@ class KRLine:
     last_update: Optional[datetime]  # naive, in the config's time zone
     stale_since: Optional[datetime]
     stale_reason: str
+    rule: str = ""  # the target as a rule where a number does not say it (a compliance KR: "≤ 2% in 8 of 10 weeks")
 
     @property
     def current_text(self) -> str:
@@ -81,7 +82,7 @@ class KRLine:
 
     @property
     def target_text(self) -> str:
-        return format_target(self.type, self.target, self.unit)
+        return self.rule or format_target(self.type, self.target, self.unit)
 
     @property
     def change_text(self) -> str:
@@ -112,6 +113,13 @@ class Dashboard:
     def subtitle(self) -> str:
         return (f"Period {self.period.name} ({self.period.start} – {self.period.end}), "
                 f"{round(self.elapsed * 100)}% elapsed · as of {self.as_of:%Y-%m-%d %H:%M} {self.timezone}")
+
+
+def _rule(kr: KeyResult) -> str:
+    rule = kr.compliance
+    if kr.type != "compliance" or rule is None:
+        return ""
+    return compliance_rule(rule.at_most, rule.at_least, rule.required, rule.of, rule.window, kr.unit)
 
 
 def _trend(kr_id: str, result: KRResult, series: Mapping[str, Sequence[tuple[date, float]]],
@@ -145,6 +153,7 @@ def build_dashboard(config: Config, results: dict[str, KRResult], objectives: li
                 TYPE_LABELS.get(kr.type, kr.type), kr.committed, kr.unit, kr.baseline, kr.target, r.value, r.progress,
                 r.score, r.expected, status, STATUS_LABELS[status], change, change_since, trend, r.source, r.query,
                 _naive(r.as_of, config.timezone), _naive(r.stale_since, config.timezone), r.error or "",
+                _rule(kr),
             ))
     lines = []
     for entry in objectives:

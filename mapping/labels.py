@@ -15,7 +15,7 @@ STATUS_FILLS = {"done": "C6EFCE", "on_track": "DDEBF7", "at_risk": "FFEB9C", "of
 STATUS_INKS = {"done": "006100", "on_track": "1F4E79", "at_risk": "9C5700", "off_track": "9C0006",
                "stale": "5B4A7A", "no_data": "595959"}
 TYPE_LABELS = {"increase": "Increase", "decrease": "Decrease", "at_most": "Stay at most", "at_least": "Stay at least",
-               "milestone": "Milestone"}
+               "milestone": "Milestone", "compliance": "Compliance"}
 LEVEL_LABELS = {"company": "Company", "department": "Department", "team": "Team", "individual": "Individual"}
 _TARGET_SIGNS = {"at_most": "≤ ", "at_least": "≥ ", "increase": "", "decrease": ""}
 
@@ -52,6 +52,14 @@ def format_target(kr_type: str, target: Optional[float], unit: str = "") -> str:
     if kr_type == "milestone":
         return "done"
     return _TARGET_SIGNS.get(kr_type, "") + format_number(target, unit)
+
+
+def compliance_rule(at_most: Optional[float], at_least: Optional[float], required: int, of: Optional[int], window: str,
+                    unit: str = "") -> str:
+    """A compliance KR's target as a rule: "≤ 2% in 8 of 10 weeks" (of = None: all windows of the period)."""
+    sign, threshold = ("≤ ", at_most) if at_most is not None else ("≥ ", at_least)
+    count = f"{required} of {of}" if of else f"{required}"
+    return f"{sign}{format_number(threshold, unit)} in {count} {window}s" + ("" if of else " of the period")
 
 
 def text_bar(fraction: Optional[float], width: int = 10) -> str:

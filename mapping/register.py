@@ -24,7 +24,7 @@ HUMAN_COLUMNS = {
     "objective_id": "Objective id", "objective": "Objective", "level": "Level", "objective_owner": "Objective owner",
     "aligns_to": "Aligns to", "kr_id": "KR id", "key_result": "Key result", "owner": "Owner", "type": "Type",
     "baseline": "Baseline", "target": "Target", "unit": "Unit", "weight": "Weight", "committed": "Committed",
-    "manual_value": "Manual value",
+    "manual_value": "Manual value", "confidence": "Confidence",
 }
 MEASURED_COLUMNS = {"current": "Current", "progress": "Progress", "score": "Score", "status": "Status", "last_synced": "Last synced"}
 REQUIRED = ("objective_id", "kr_id", "key_result")
@@ -172,7 +172,7 @@ def parse_register(data: RegisterRows, decimal: str = ".") -> Register:
         if not _empty(value):
             kr["type"] = _norm(value).replace(" ", "_")
             reg.cells[path + ("type",)] = (number, HUMAN_COLUMNS["type"])
-        for key in ("baseline", "target", "weight"):
+        for key in ("baseline", "target", "weight", "confidence"):  # confidence: the owner's 0-10, typed at each check-in
             value = get(row, key)
             if _empty(value):
                 continue

@@ -112,3 +112,18 @@ def test_at_least_target_and_bars():
 
 def test_display_status_of_a_fresh_value_is_its_computed_status():
     assert display_status(result("k", "o", 3.0, 0.3, 0.3, "at_risk")) == "at_risk"
+
+
+def test_a_compliance_kr_reads_its_rule_as_the_target(write_config):
+    config = load_config(write_config("""\
+period: 2026-Q4
+objectives:
+  - id: q
+    title: Quality
+    level: company
+    key_results:
+      - {id: weekly, title: Defect rate held weekly, type: compliance, unit: "%", compliance: {at_most: 2, required: 8, of: 10}}
+"""))
+    results = {"weekly": result("weekly", "q", 1.5, 0.5, 0.5, "on_track")}
+    board = build_dashboard(config, results, rollup(config, results), {}, NOW, date(2026, 11, 16))
+    assert board.krs[0].target_text == "≤ 2% in 8 of 10 weeks" and board.krs[0].type_label == "Compliance"
