@@ -82,6 +82,40 @@ class Context:
             raise SourceError(f"environment variable {name} ({what}) is not set; export it before running")
         return value
 
+    def credential(self, settings: object, key: str, what: str) -> str:
+        """A credential of a source: the Prefect Secret block `<key>_secret` names, else the env var `<key>_env` names."""
+        block = getattr(settings, f"{key}_secret", None)
+        if block:
+            return secret_block(block, what)
+        return self.secret(getattr(settings, f"{key}_env", None) or "", what)
+
+
+_BLOCK_SECRETS: set[str] = set()
+
+
+def block_secrets() -> set[str]:
+    """The values read from Prefect Secret blocks in this process (what alerts and messages must never carry)."""
+    return set(_BLOCK_SECRETS)
+
+
+def secret_block(name: str, what: str) -> str:
+    """The value of a Prefect Secret block (read from the Prefect API at run time); one clear line if it cannot be read."""
+    try:
+        from prefect.blocks.system import Secret
+
+        value = Secret.load(name).get()
+    except Exception as exc:  # noqa: BLE001 - no block, no API, wrong block type: say which and what to do
+        raise SourceError(f"cannot read Prefect Secret block {name!r} ({what}): {type(exc).__name__}; create it with "
+                          f"`prefect block create secret` (or Secret(value=...).save({name!r})) and check PREFECT_API_URL") from None
+    if not isinstance(value, str):
+        import json
+
+        value = json.dumps(value)
+    if not value:
+        raise SourceError(f"Prefect Secret block {name!r} ({what}) is empty")
+    _BLOCK_SECRETS.add(value)
+    return value
+
 
 class Connector(Protocol):
     """A source: `fetch` answers every query (an Observation or a SourceError), or raises RetriableError for the whole batch."""

@@ -186,10 +186,10 @@ class MetabaseConnector(_TableConnector):
     settings: MetabaseSource
 
     def auth_hint(self) -> str:
-        return f"check the API key in {self.settings.api_key_env} and that its group may see the card"
+        return f"check the API key in {self.settings.credential_name('api_key')} and that its group may see the card"
 
     def prepare(self) -> None:
-        self.client.session.headers["x-api-key"] = self.context.secret(self.settings.api_key_env, f"source {self.name!r} API key")
+        self.client.session.headers["x-api-key"] = self.context.credential(self.settings, "api_key", f"source {self.name!r} API key")
 
     def request(self, query: MetabaseQuery, variables: dict[str, str]) -> tuple[str, str, Any]:
         return "POST", f"{self.settings.url}/api/card/{query.card}/query", {"parameters": fill(query.parameters, variables)}
@@ -240,10 +240,10 @@ class PowerBIConnector(_TableConnector):
     settings: PowerBISource
 
     def auth_hint(self) -> str:
-        return f"the token in {self.settings.token_env} is missing, expired or lacks Dataset.Read.All / build permission"
+        return f"the token in {self.settings.credential_name('token')} is missing, expired or lacks Dataset.Read.All / build permission"
 
     def prepare(self) -> None:
-        token = self.context.secret(self.settings.token_env, f"source {self.name!r} access token")
+        token = self.context.credential(self.settings, "token", f"source {self.name!r} access token")
         self.client.session.headers["Authorization"] = f"Bearer {token}"
 
     def request(self, query: PowerBIQuery, variables: dict[str, str]) -> tuple[str, str, Any]:
@@ -299,16 +299,22 @@ class SupersetConnector(_TableConnector):
     settings: SupersetSource
 
     def auth_hint(self) -> str:
-        used = self.settings.token_env or f"{self.settings.username_env}/{self.settings.password_env}"
+        s = self.settings
+        if s.has_credential("token"):
+            used = s.credential_name("token")
+        elif s.username_env and s.password_env:
+            used = f"env vars {s.username_env}/{s.password_env}"
+        else:
+            used = f"{s.credential_name('username')} and {s.credential_name('password')}"
         return f"check the credentials in {used} and that the user may read the chart"
 
     def prepare(self) -> None:
         s = self.settings
-        if s.token_env:
-            token = self.context.secret(s.token_env, f"source {self.name!r} access token")
+        if s.has_credential("token"):
+            token = self.context.credential(s, "token", f"source {self.name!r} access token")
         else:
-            login = {"username": self.context.secret(s.username_env or "", f"source {self.name!r} user"),
-                     "password": self.context.secret(s.password_env or "", f"source {self.name!r} password"),
+            login = {"username": self.context.credential(s, "username", f"source {self.name!r} user"),
+                     "password": self.context.credential(s, "password", f"source {self.name!r} password"),
                      "provider": s.provider, "refresh": False}
             answer = self.client.json("POST", f"{s.url}/api/v1/security/login", body=login)
             token = answer.get("access_token") if isinstance(answer, dict) else None

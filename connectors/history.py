@@ -28,7 +28,7 @@ from mapping.errors import OkrSyncError
 from mapping.results import KRResult
 
 MIGRATIONS = Path(__file__).resolve().parent / "history_migrations"
-HEAD = "0003"
+HEAD = "0004"
 STALE_RUN_HOURS = 6  # a run still "running" this long after it started, on another host, is taken as crashed
 
 metadata = sa.MetaData()

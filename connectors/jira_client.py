@@ -63,11 +63,11 @@ class MemoJIRA(JIRA):
 
 def build_client(settings: JiraSource, context: Context) -> MemoJIRA:
     """The library client with auth from env vars, a timeout, no library retries and no server-info request yet."""
-    if settings.pat_env:
-        auth: dict[str, Any] = {"token_auth": context.secret(settings.pat_env, "Jira personal access token")}
+    if settings.has_credential("pat"):
+        auth: dict[str, Any] = {"token_auth": context.credential(settings, "pat", "Jira personal access token")}
     else:
-        auth = {"basic_auth": (context.secret(settings.email_env or "", "Jira account email"),
-                               context.secret(settings.token_env or "", "Jira API token"))}
+        auth = {"basic_auth": (context.credential(settings, "email", "Jira account email"),
+                               context.credential(settings, "token", "Jira API token"))}
     return MemoJIRA(server=settings.url, options={"check_update": False}, get_server_info=False,
                     max_retries=0, timeout=settings.timeout_seconds, logging=False, **auth)
 

@@ -12,6 +12,7 @@ import logging
 from datetime import datetime
 from typing import Any, Callable, Iterable, Mapping, Optional
 
+from connectors.base import block_secrets
 from mapping.alerts import Alert, transitions
 from mapping.config import Config
 from mapping.results import KRResult
@@ -35,7 +36,7 @@ def secret_values(config: Config, env: Mapping[str, str]) -> list[str]:
                 walk(item)
 
     walk(config.model_dump())
-    values = {env.get(name) or "" for name in names}
+    values = {env.get(name) or "" for name in names} | block_secrets()
     return sorted((v for v in values if len(v) >= MIN_SECRET_LENGTH), key=len, reverse=True)
 
 

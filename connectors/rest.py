@@ -178,18 +178,18 @@ class RestConnector:
         self.client = HttpClient(name, settings, session, auth_hint=self._auth_hint())
 
     def _auth_hint(self) -> str:
-        names = [v for v in (self.settings.token_env, self.settings.username_env, self.settings.password_env, self.settings.api_key_env) if v]
+        names = [self.settings.credential_name(key) for key in ("token", "username", "password", "api_key") if self.settings.has_credential(key)]
         return f"check the credentials in {', '.join(names)}" if names else "the API needs credentials: set auth and its *_env"
 
     def _auth(self) -> tuple[dict[str, str], Optional[tuple[str, str]]]:
-        s, secret = self.settings, self.context.secret
+        s, secret = self.settings, self.context.credential
         what = f"source {self.name!r}"
         if s.auth == "bearer":
-            return {"Authorization": f"Bearer {secret(s.token_env or '', what + ' token')}"}, None
+            return {"Authorization": f"Bearer {secret(s, 'token', what + ' token')}"}, None
         if s.auth == "api_key":
-            return {s.api_key_header: secret(s.api_key_env or '', what + ' API key')}, None
+            return {s.api_key_header: secret(s, 'api_key', what + ' API key')}, None
         if s.auth == "basic":
-            return {}, (secret(s.username_env or '', what + ' user'), secret(s.password_env or '', what + ' password'))
+            return {}, (secret(s, 'username', what + ' user'), secret(s, 'password', what + ' password'))
         return {}, None
 
     def fetch(self, queries: Sequence[Query], period: Period, now: datetime) -> dict[Query, Result]:

@@ -122,11 +122,11 @@ class SqlConnector:
         self._role: RoleReport | None = None
 
     def _url(self) -> sa.URL:
-        raw = self.settings.url or self.context.secret(self.settings.url_env or "", f"URL of source {self.name!r}")
+        raw = self.settings.url or self.context.credential(self.settings, "url", f"URL of source {self.name!r}")
         try:
             url = resolve_url(raw, self.context)
         except ArgumentError:
-            where = f"env var {self.settings.url_env}" if self.settings.url_env else "url"
+            where = self.settings.credential_name("url") if not self.settings.url else "url"
             raise SourceError(f"source {self.name!r}: {where} is not a SQLAlchemy URL") from None
         declared, backend = self.settings.dialect, url.get_backend_name()
         if declared and DIALECTS[declared] != DIALECTS.get(backend):

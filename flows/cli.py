@@ -1,4 +1,4 @@
-"""The okr-sync command line: validate, schema, run, preview, backfill, history, explain, example."""
+"""The okr-sync command line: validate, lint, schema, run, preview, backfill, history, explain, example, init."""
 from __future__ import annotations
 
 import json
@@ -23,7 +23,8 @@ EXIT_CODES = """Exit codes:
   1  some source failed: its KRs are stale (outputs were still written);
      validate --connect: a source failed or its database role may write;
      backfill: some KR could not be evaluated on some day
-  2  invalid config or command line (nothing fetched, recorded or written)
+  2  invalid config or command line (nothing fetched, recorded or written);
+     validate --strict, lint --strict: a lint finding
   3  history damaged or not writable, an output or the register could not
      be written or read, or an internal error (rerun with --debug)"""
 
@@ -127,12 +128,16 @@ def _load(path: Path, check_env: bool = True):  # type: ignore[no-untyped-def]
 def validate(config: Path = typer.Argument(..., metavar="FILE", help="okrs.yaml to check"),
              env_check: bool = typer.Option(True, "--env-check/--no-env-check", help="also check that the env vars named in the config are set"),
              connect: bool = typer.Option(False, "--connect", help="also open every source once, run its queries and report "
-                                          "what each SQL source's database role may do (nothing is recorded or written)")) -> None:
-    """Check a config: shape, references, numbers and env vars; every problem is listed with its line."""
+                                          "what each SQL source's database role may do (nothing is recorded or written)"),
+             strict: bool = typer.Option(False, "--strict", help="treat lint findings as errors (exit code 2), e.g. in CI")) -> None:
+    """Check a config: shape, references, numbers and env vars; every problem is listed with its line. Lint findings are warnings."""
     try:
         loaded = _load(config, env_check)
+        findings = _lint_findings(loaded)
     except Exception as exc:  # noqa: BLE001
         _fail(exc)
+    if strict and findings:
+        _report_findings(findings, config, strict=True)
     if loaded.okrs is not None:
         okrs = (f"objectives and KRs from register tab {loaded.okrs.worksheet!r} (read at sync time), "
                 f"{len(loaded.okrs.metrics)} metric mappings")
@@ -140,8 +145,42 @@ def validate(config: Path = typer.Argument(..., metavar="FILE", help="okrs.yaml 
         okrs = f"{len(loaded.objectives)} objectives, {len(loaded.key_results())} key results"
     sys.stdout.write(f"{config}: OK - {okrs}, {len(loaded.sources)} sources, {len(loaded.outputs)} outputs, "
                      f"period {loaded.period_obj().name}\n")  # plain text: no need to load rich for one line
+    for finding in findings:
+        sys.stderr.write(f"warning: {finding}\n")
     if connect:
         _connect(config, loaded)
+
+
+def _lint_findings(loaded, history: bool = False, results: Any = None) -> list:  # type: ignore[no-untyped-def]
+    """The lint findings of a loaded config; with `history`, the first recorded value per KR feeds the sandbagging rule."""
+    from mapping.lint import lint_file
+    return lint_file(loaded, first_values=_first_values(loaded) if history else None, results=results)
+
+
+def _first_values(loaded) -> dict:  # type: ignore[no-untyped-def]
+    """The first recorded (day, value) per KR in the config's period, read-only from its history store (none yet: {})."""
+    from flows.pipeline import context_of, open_history
+    store = open_history(loaded, context_of(loaded), read_only=True)
+    if store is None:
+        return {}
+    try:
+        first: dict = {}
+        for row in store.observed([kr.id for _, kr in loaded.key_results()]):
+            first.setdefault(row.kr_id, (row.day, row.value))
+        return first
+    finally:
+        store.close()
+
+
+def _report_findings(findings: list, path: Path, strict: bool) -> None:
+    """Print lint findings (errors with --strict: exit code 2, like an invalid config)."""
+    label = "error" if strict else "warning"
+    for finding in findings:
+        sys.stderr.write(f"{label}: {finding}\n")
+    if strict:
+        sys.stderr.write(f"{path}: {len(findings)} lint finding{'s' if len(findings) != 1 else ''} (--strict makes them errors; "
+                         "fix them, or switch a rule off with lint: {disable: [rule-id]})\n")
+        raise typer.Exit(EXIT_CONFIG)
 
 
 def _connect(path: Path, loaded) -> None:  # type: ignore[no-untyped-def]
@@ -179,15 +218,18 @@ def _run(config_path: Path, as_of: Optional[str], write: bool, show_all: bool = 
     try:
         config = _load(config_path)
         if write and os.environ.get("PREFECT_API_URL"):
-            _run_as_flow(config_path, day)
-            return
+            outcome = _run_as_flow(config_path, day)
+        else:
+            outcome = None
         progress = SourceProgress(err.real)
-        if progress.live:
+        if outcome is not None:
+            pass
+        elif progress.live:
             with Live(progress, console=err.real, refresh_per_second=4, transient=True):
                 outcome = run_sync(config, as_of=day, write=write, progress=progress.on_step, events=progress.on_source)
         else:
             outcome = run_sync(config, as_of=day, write=write, progress=progress.on_step, events=progress.on_source)
-    except typer.BadParameter:
+    except (typer.BadParameter, typer.Exit):
         raise
     except Exception as exc:  # noqa: BLE001
         _fail(exc)
@@ -205,12 +247,15 @@ def _run(config_path: Path, as_of: Optional[str], write: bool, show_all: bool = 
         raise typer.Exit(EXIT_STALE)
 
 
-def _run_as_flow(config_path: Path, as_of: Optional[date]) -> None:
-    from flows.sync import sync_okrs
+def _run_as_flow(config_path: Path, as_of: Optional[date]) -> Any:
+    """The sync as a Prefect flow run (PREFECT_API_URL is set): its outcome, shown and exited on like a direct run."""
+    from flows.sync import OUTCOMES, sync_okrs
     state = sync_okrs(str(config_path), as_of=as_of, return_state=True)
     out.print(f"flow run {state.state_details.flow_run_id}: {state.name} - {state.message or ''}", markup=False, highlight=False, soft_wrap=True)
-    if not state.is_completed():
-        raise typer.Exit(EXIT_STALE)
+    outcome = OUTCOMES.pop(str(state.state_details.flow_run_id), None)
+    if outcome is None:  # the flow ended before it synced (it says why in its message)
+        raise typer.Exit(EXIT_STALE if state.is_completed() else EXIT_IO)
+    return outcome
 
 
 ALL_HELP = "show every KR (a config of more than 40 KRs shows a summary: counts per status, stale KRs, the 10 worst)"
@@ -353,6 +398,156 @@ def example(name: str = typer.Argument("factory", metavar="NAME", help="which ex
     except Exception as exc:  # noqa: BLE001
         _fail(exc)
 
+
+@app.command("lint", short_help="Check a config against common OKR pitfalls.")
+def lint_command(config: Path = typer.Argument(..., metavar="FILE", help="okrs.yaml to check"),
+                 strict: bool = typer.Option(False, "--strict", help="exit with code 2 when there is any finding (for CI)"),
+                 history: bool = typer.Option(False, "--history", help="also read the history store (read-only) for the "
+                                              "sandbagging rule: aspirational KRs already at target at the period's start"),
+                 preview: bool = typer.Option(False, "--preview", help="also compute every KR now, like `preview` (fetches every "
+                                              "source, writes nothing), for the confidence-mismatch rule")) -> None:
+    """Check a config against common OKR pitfalls; each finding names its rule id, file:line and a fix.
+
+    Findings are warnings (exit code 0) unless --strict. Switch rules off or change thresholds in the
+    config: lint: {disable: [rule-id], max_krs_per_objective: 5}."""
+    try:
+        loaded = _load(config, check_env=preview)
+        results = None
+        if preview:
+            from flows.pipeline import run_sync
+            results = run_sync(loaded, write=False).results
+        findings = _lint_findings(loaded, history=history, results=results)
+    except Exception as exc:  # noqa: BLE001
+        _fail(exc)
+    if strict and findings:
+        _report_findings(findings, config, strict=True)
+    for finding in findings:
+        sys.stdout.write(f"{finding}\n")
+    count = len(findings)
+    sys.stdout.write(f"{config}: {count} lint finding{'s' if count != 1 else ''}\n" if count else f"{config}: no lint findings\n")
+
+
+@app.command("init", short_help="Write a starter okrs.yaml (a template with offline sample data).")
+def init_command(directory: Path = typer.Argument(Path("."), metavar="DIR", help="folder to write okrs.yaml into (created if missing)"),
+                 template: Optional[str] = typer.Option(None, "--template", metavar="NAME",
+                                                        help="software, manufacturing, services, finance or startup (default: the smallest valid config)"),
+                 force: bool = typer.Option(False, "--force", help="overwrite existing files")) -> None:
+    """Write a commented okrs.yaml into DIR; with --template also its sample data, so `okr-sync run DIR/okrs.yaml` works offline."""
+    from flows.init_project import init_project
+    try:
+        written = init_project(directory, template, force=force)
+    except Exception as exc:  # noqa: BLE001
+        _fail(exc)
+    for path in written:
+        sys.stdout.write(f"created {path}\n")
+    target = directory / "okrs.yaml"
+    sys.stdout.write(f"next: edit {target} (its header says what to change), then okr-sync run {target}\n")
+
+
+def _config_files(paths: list[Path]) -> list[Path]:
+    """Files as given; a folder stands for the *.yaml / *.yml files in it (one config per team)."""
+    files: list[Path] = []
+    for path in paths:
+        if path.is_dir():
+            found = sorted([*path.glob("*.yaml"), *path.glob("*.yml")])
+            if not found:
+                raise typer.BadParameter(f"{path} holds no *.yaml config")
+            files.extend(found)
+        else:
+            files.append(path)
+    return files
+
+
+@app.command("deploy", short_help="Create the Prefect deployments (sync, check-in, review) of one or more configs.")
+def deploy_command(paths: list[Path] = typer.Argument(..., metavar="FILE|DIR...", help="okrs.yaml files, or folders of them (one per team)"),
+                   pool: str = typer.Option("okr-sync", "--pool", metavar="NAME", help="the process work pool the workers poll"),
+                   limits: list[str] = typer.Option([], "--limit", metavar="KIND=N",
+                                                    help="create or update the global concurrency limit of a source kind, e.g. jira=4 or sheets=10 (repeatable)"),
+                   dry_run: bool = typer.Option(False, "--dry-run", help="show the deployments without creating them")) -> None:
+    """One sync, check-in and review deployment per config, named after its workspace and scheduled by its `schedule:`
+    in its `timezone`; needs PREFECT_API_URL. Workers run them with `prefect worker start --pool NAME`."""
+    from flows.deploy import apply_deployments, apply_limits, parse_limits, plan_deployments
+    try:
+        wanted_limits = parse_limits(limits)
+        configs = [_load(path, check_env=False) for path in _config_files(paths)]
+        plans = plan_deployments(configs)
+        for plan in plans:
+            when = f"cron '{plan.cron}' ({plan.timezone})" if plan.cron else "no schedule (run it on demand)"
+            sys.stdout.write(f"{plan.full_name}: {when}, config {plan.parameters['config_path']}\n")
+        if dry_run:
+            sys.stdout.write("dry run: nothing was created\n")
+            return
+        apply_deployments(plans, pool)
+        if wanted_limits:
+            apply_limits(wanted_limits)
+            sys.stdout.write("global concurrency limits: " + ", ".join(f"{name}={n}" for name, n in wanted_limits.items()) + "\n")
+    except typer.BadParameter:
+        raise
+    except Exception as exc:  # noqa: BLE001
+        _fail(exc)
+    sys.stdout.write(f"created {len(plans)} deployments in work pool {pool!r}; start a worker: prefect worker start --pool {pool}\n")
+
+
+@app.command("checkin", short_help="Write this week's check-in tab; read last week's owner entries back.")
+def checkin_command(config: Path = typer.Argument(..., metavar="FILE", help="okrs.yaml to check in"),
+                    week: Optional[str] = typer.Option(None, "--week", metavar="WEEK", help="ISO week like 2026-W48 (default: "
+                                                       "this week; a past week is evaluated as of its Sunday)")) -> None:
+    """The weekly check-in: sync, read the owners' entries of the latest earlier check-in back into history, and write
+    the `Check-in <week>` sheet (check-in workbook next to each xlsx output, tab in each Google Sheets output).
+
+    Exit code 1 when a source failed (the sheet is still written, its KRs marked stale)."""
+    try:
+        loaded = _load(config)
+        if os.environ.get("PREFECT_API_URL"):
+            from flows.checkin import checkin_okrs
+            state = checkin_okrs(str(config), week=week, return_state=True)
+            out.print(f"flow run {state.state_details.flow_run_id}: {state.name} - {state.message or ''}", markup=False, highlight=False, soft_wrap=True)
+            raise typer.Exit(EXIT_OK if state.is_completed() else EXIT_STALE)
+        from flows.checkin import run_checkin
+        outcome = run_checkin(loaded, week=week)
+    except typer.Exit:
+        raise
+    except Exception as exc:  # noqa: BLE001
+        _fail(exc)
+    for warning in outcome.warnings:
+        err.print(f"warning: {warning}", markup=False, highlight=False, soft_wrap=True)
+    for week_read, count in sorted(outcome.entries_read.items()):
+        out.print(f"read the entries of {count} KR(s) from check-in {week_read}", markup=False, highlight=False, soft_wrap=True)
+    for where in outcome.written:
+        out.print(f"wrote check-in {outcome.week} ({len(outcome.table.rows)} KRs) to {where}", markup=False, highlight=False, soft_wrap=True)
+    if not outcome.sync.ok:
+        err.print(f"warning: {outcome.sync.failure_message()}", markup=False, highlight=False, soft_wrap=True)
+        raise typer.Exit(EXIT_STALE)
+
+
+@app.command("review", short_help="Score the ended period and write its Review tab.")
+def review_command(config: Path = typer.Argument(..., metavar="FILE", help="okrs.yaml whose period to review"),
+                   offset_days: int = typer.Option(0, "--offset-days", metavar="N", min=0,
+                                                   help="wait N more days after the period's end, for sources that close late"),
+                   force: bool = typer.Option(False, "--force", help="evaluate and write the review again though it was written before")) -> None:
+    """The period review: every KR evaluated as of the period's last day, final 0-1 scores, committed KRs below 1.0 and
+    aspirational KRs below 0.6 flagged, written to the `Review <period>` sheet (lessons typed into it are kept).
+
+    Before the period's end (+ N days) it says when the review can run and exits 0 without writing anything,
+    and once written it is not written again (unless --force), so it can be scheduled daily. Exit code 1 when a
+    source failed."""
+    try:
+        loaded = _load(config)
+        if os.environ.get("PREFECT_API_URL"):
+            from flows.review import review_okrs
+            state = review_okrs(str(config), offset_days=offset_days, force=force, return_state=True)
+            out.print(f"flow run {state.state_details.flow_run_id}: {state.name} - {state.message or ''}", markup=False, highlight=False, soft_wrap=True)
+            raise typer.Exit(EXIT_OK if state.is_completed() else EXIT_STALE)
+        from flows.review import run_review
+        outcome = run_review(loaded, offset_days=offset_days, force=force)
+    except typer.Exit:
+        raise
+    except Exception as exc:  # noqa: BLE001
+        _fail(exc)
+    out.print(outcome.message, markup=False, highlight=False, soft_wrap=True)
+    if outcome.sync is not None and not outcome.sync.ok:
+        err.print(f"warning: {outcome.sync.failure_message()}", markup=False, highlight=False, soft_wrap=True)
+        raise typer.Exit(EXIT_STALE)
 
 def main() -> None:
     """Console-script entry point."""

@@ -12,7 +12,8 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import date, datetime, time as day_time
 from pathlib import Path
-from typing import Callable, Mapping, Optional
+from contextlib import nullcontext
+from typing import Any, Callable, ContextManager, Mapping, Optional
 from zoneinfo import ZoneInfo
 
 from connectors.base import Context, Result, RetriableError, SourceError, source_message
@@ -28,9 +29,10 @@ from mapping.dashboard import Dashboard, build_dashboard
 from mapping.report import Table, build_report
 from mapping.results import KRResult, Observation
 from mapping.rollup import ObjectiveResult, rollup
-from mapping.scoring import score_kr
+from mapping.scoring import compliance_count, score_kr
 
 log = logging.getLogger("okr_sync")
+MAX_SERIES_DAYS = 400  # recorded days a compliance KR reads (a period is at most a year)
 HISTORY_POINTS = 12  # days shown in the History table when no sheets output sets history_points
 
 
@@ -253,7 +255,8 @@ def score_all(config: Config, plan: Plan, answers: dict[Query, Result], now: dat
             if kr.id in last_good:
                 good = last_good[kr.id]
                 value, as_of, query, provenance = good.value, good.observed_at, good.query, good.provenance
-        scored = score_kr(kr, value, elapsed, config.status)
+        points = kr_series(kr, answer, history, now) if kr.type == "compliance" else ()
+        scored = score_kr(kr, value, elapsed, config.status, period=period, now=now, series=points)
         results[kr.id] = KRResult(objective.id, kr.id, value, scored.progress, scored.score, scored.expected,
                                   scored.status, as_of, source, query, provenance, stale_since, error,
                                   previous.get(kr.id))
@@ -263,7 +266,29 @@ def score_all(config: Config, plan: Plan, answers: dict[Query, Result], now: dat
             results[kr.id].extra["gate"] = decision
         if getattr(answer, "points", None):
             results[kr.id].extra["series"] = answer.points  # type: ignore[union-attr]
+        _kind_extras(kr, results[kr.id], period, now, points)
     return results
+
+
+def kr_series(kr: KeyResult, answer: object, history: Optional[HistoryStore], now: datetime) -> list[tuple[date, float]]:
+    """The (day, value) points a compliance KR's windows are read from: the source's series when it returns one
+    (SQL `series: true`), else the values recorded in history (the current value is laid over today by scoring)."""
+    points = getattr(answer, "points", None)
+    if points:
+        return list(points)
+    if history is None:
+        return []
+    return [(day, value) for day, value in history.series(kr.id, limit=MAX_SERIES_DAYS) if day < now.date()]
+
+
+def _kind_extras(kr: KeyResult, result: KRResult, period: Period, now: datetime, points: object) -> None:
+    """What a reader needs next to the status: the owner's confidence, a compliance KR's window count."""
+    if kr.confidence is not None:
+        result.extra["confidence"] = float(kr.confidence)
+    if kr.type == "compliance":
+        count = compliance_count(kr, result.value, period, now, points)  # type: ignore[arg-type]
+        if count is not None:
+            result.extra["compliance"] = count.describe()
 
 
 def history_scope(config: Config) -> Scope:
@@ -273,7 +298,8 @@ def history_scope(config: Config) -> Scope:
 
 def open_history(config: Config, context: Context, read_only: bool = False) -> Optional[HistoryStore]:
     """The configured history store; in read-only mode None when it does not exist yet (nothing is created)."""
-    url = context.secret(config.history_env, "history URL") if config.history_env else config.history
+    from_credential = config.history_env or config.history_secret
+    url = context.credential(config, "history", "history URL") if from_credential else config.history
     return HistoryStore.open(url, context, read_only=read_only, scope=history_scope(config))
 
 
@@ -307,15 +333,19 @@ def _params(config: Config, ev: Evaluation) -> dict[str, str]:
 
 
 def publish(config: Config, tables: list[Table], context: Optional[Context] = None,
-            dashboard: Optional[Dashboard] = None) -> list[Path | str]:
-    """Write every configured output from the same tables (and the same dashboard)."""
+            dashboard: Optional[Dashboard] = None,
+            guard: Callable[[str], ContextManager[Any]] = lambda kind: nullcontext()) -> list[Path | str]:
+    """Write every configured output from the same tables (and the same dashboard).
+
+    `guard(kind)` wraps each write to a service (under Prefect: a slot of that kind's global concurrency limit)."""
     written: list[Path | str] = []
     for output in config.outputs:
         if output.kind == "xlsx":
-            written.append(write_xlsx(tables, config.resolve_path(output.path), dashboard))
+            written.append(write_xlsx(tables, config.resolve_path(output.path), dashboard, title=output.title))
         elif output.kind == "sheets":
             from connectors.sheets_sink import SheetsSink
-            key = SheetsSink(output, context or context_of(config)).write(tables, dashboard)
+            with guard("sheets"):
+                key = SheetsSink(output, context or context_of(config)).write(tables, dashboard)
             written.append(f"https://docs.google.com/spreadsheets/d/{key}")
         elif output.kind == "html":
             from connectors.html_report import write_html
@@ -326,7 +356,8 @@ def publish(config: Config, tables: list[Table], context: Optional[Context] = No
 def run_sync(config: Config, now: datetime | None = None, *, as_of: Optional[date] = None, write: bool = True,
              run_id: str | None = None, fetch_all: Callable[..., dict[Query, Result]] = fetch_all_local,
              env: Mapping[str, str] | None = None, publish_outputs: bool = True, kind: str = "sync",
-             progress: Callable[[str], None] = lambda step: None, events: Optional[SourceEvents] = None) -> SyncOutcome:
+             progress: Callable[[str], None] = lambda step: None, events: Optional[SourceEvents] = None,
+             output_guard: Callable[[str], ContextManager[Any]] = lambda kind: nullcontext()) -> SyncOutcome:
     """The whole sync. With write=False (preview) nothing is recorded or written.
 
     With `as_of` (a day before today) every KR is computed as it stood at the end of that day: sources are
@@ -343,7 +374,7 @@ def run_sync(config: Config, now: datetime | None = None, *, as_of: Optional[dat
     history = open_history(config, context, read_only=not write)
     if write:
         assert history is not None
-        history.begin_run(run_id, datetime.now(ZoneInfo(config.timezone)), str(config.file), "as-of" if ev.past else kind,
+        history.begin_run(run_id, datetime.now(ZoneInfo(config.timezone)), str(config.file), "as-of" if ev.past and kind == "sync" else kind,
                           ev.day if ev.past else None)
     outcomes: list[SourceOutcome] = []
     status, error = "failed", "the run stopped before it finished"
@@ -370,9 +401,13 @@ def run_sync(config: Config, now: datetime | None = None, *, as_of: Optional[dat
             history.record(run_id, ev.day, results.values(), now, track_errors=not ev.past, params=_params(config, ev))
             if config.history_retention_days:
                 history.prune(config.history_retention_days, ev.day if not ev.past else now_in(config).date())
+            if config.alerts is not None and not ev.past:  # a past day's evaluation never alerts
+                from connectors.notify import send_alerts
+                progress("sending alerts")
+                send_alerts(config, history, results, {o.source: o.error if o.failed else "" for o in outcomes}, run_id, now, context.env)
             if publish_outputs:
                 progress("writing outputs")
-                outcome.written = publish(config, tables, context, dashboard)
+                outcome.written = publish(config, tables, context, dashboard, output_guard)
                 if config.okrs is not None and config.okrs.write_back and register_client is not None:
                     from connectors.sheets_register import write_register
                     progress("writing the register")

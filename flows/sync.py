@@ -2,9 +2,11 @@
 from __future__ import annotations
 
 import time
+from contextlib import nullcontext
 from datetime import date, datetime
+from functools import partial
 from pathlib import Path
-from typing import Any, Callable, Optional
+from typing import Any, Callable, ContextManager, Optional
 
 from prefect import flow, get_run_logger, task
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
@@ -14,6 +16,7 @@ from prefect.states import Completed, Failed
 
 from connectors.base import Context, Result, RetriableError, SourceError, source_message
 from connectors.history import SourceOutcome
+from flows.deploy import limit_name, limits_in_force
 from flows.pipeline import Plan, SyncOutcome, fetch_with_retries, run_sync, settle
 from mapping.config import Config, Query
 from mapping.errors import ConfigError
@@ -26,9 +29,18 @@ def _wait(seconds: float) -> None:
     time.sleep(seconds)
 
 
+def _slot(limit: Optional[str]) -> ContextManager[Any]:
+    """A slot of a global concurrency limit (held while a service is used); nothing when the limit is not set up."""
+    if not limit:
+        return nullcontext()
+    from prefect.concurrency.sync import concurrency
+
+    return concurrency(limit, occupy=1, strict=False)
+
+
 @task(name="fetch-source", cache_policy=NO_CACHE, retries=0, log_prints=False)
 def fetch_source_task(config: Config, name: str, queries: list[Query], period: Period, now: datetime,
-                      context: Context) -> Any:
+                      context: Context, limit: Optional[str] = None) -> Any:
     """Fetch one source's whole batch; retried inside the task on retriable errors, never sooner than the
     service's Retry-After (Prefect's own task retries would wait a fixed delay instead).
 
@@ -43,7 +55,8 @@ def fetch_source_task(config: Config, name: str, queries: list[Query], period: P
             logger.warning("source %r: %s (waiting %.1f s)", source, detail, seconds)
 
     try:
-        answers = fetch_with_retries(config, name, queries, period, now, context, sleep=_wait, events=on_event)
+        with _slot(limit):
+            answers = fetch_with_retries(config, name, queries, period, now, context, sleep=_wait, events=on_event)
     except (SourceError, RetriableError) as exc:
         message = source_message(name, str(exc))
         logger.error("%s (%d queries, %.2f s)", message, len(queries), time.perf_counter() - started)
@@ -69,11 +82,17 @@ def _collect(future: Any) -> Callable[[], dict[Query, Result]]:
 
 
 def fetch_all_tasks(config: Config, plan: Plan, period: Period, now: datetime, context: Context,
-                    outcomes: Optional[list[SourceOutcome]] = None) -> dict[Query, Result]:
+                    outcomes: Optional[list[SourceOutcome]] = None, limits: frozenset[str] = frozenset()) -> dict[Query, Result]:
     """Submit one task per source, concurrently; a failed task marks only its own queries failed.
 
+    A source of a kind whose global concurrency limit exists (in `limits`) holds one slot while it is read.
     A source's seconds in `outcomes` run from submitting its task to collecting its result."""
-    futures = {name: fetch_source_task.with_options(name=f"fetch-{name}").submit(config, name, queries, period, now, context)
+    def limit_of(name: str) -> Optional[str]:
+        wanted = limit_name(config.sources[name].kind)
+        return wanted if wanted in limits else None
+
+    futures = {name: fetch_source_task.with_options(name=f"fetch-{name}").submit(config, name, queries, period, now, context,
+                                                                                 limit_of(name))
                for name, queries in plan.by_source.items()}
     answers: dict[Query, Result] = {}
     for name, future in futures.items():
@@ -121,7 +140,11 @@ def sync_okrs(config_path: str = "okrs.yaml", now: Optional[datetime] = None, as
         return Failed(message=str(exc))
     context = FlowRunContext.get()
     run_id = str(context.flow_run.id) if context and context.flow_run else None
-    outcome = run_sync(config, now, as_of=as_of, run_id=run_id, fetch_all=fetch_all_tasks)
+    limits = frozenset(limits_in_force({source.kind for source in config.sources.values()} | {output.kind for output in config.outputs}))
+    if limits:
+        logger.info("using global concurrency limits: %s", ", ".join(sorted(limits)))
+    outcome = run_sync(config, now, as_of=as_of, run_id=run_id, fetch_all=partial(fetch_all_tasks, limits=limits),
+                       output_guard=lambda kind: _slot(limit_name(kind) if limit_name(kind) in limits else None))
     if run_id:
         OUTCOMES[run_id] = outcome
     logger.info("synced %d KRs over %d distinct queries; wrote %s", len(outcome.results), outcome.plan.query_count,

@@ -8,15 +8,16 @@ from datetime import date
 from pathlib import Path
 from typing import Annotated, Any, Literal, Optional, Union
 
-from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, model_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator, model_validator
 
 from mapping.period import Period, parse_period
 from mapping.sources import SourceConfig
 from mapping.register import RegisterConfig
-from mapping.sources.base import StrictModel
+from mapping.alerts import AlertSettings
+from mapping.sources.base import MAX_AGE_HELP, Duration, StrictModel, check_duration
 from mapping.sources.sheets import SheetsOutput
 
-KRType = Literal["increase", "decrease", "at_most", "at_least", "milestone"]
+KRType = Literal["increase", "decrease", "at_most", "at_least", "milestone", "compliance"]
 Level = Literal["company", "department", "team", "individual"]
 ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]*$"
 
@@ -90,6 +91,39 @@ class Metric(BaseModel):
         return list(self.inputs.values()) if self.formula is not None else [self]
 
 
+class Compliance(StrictModel):
+    """`type: compliance`: a threshold that must hold in at least `required` of `of` windows (days or weeks)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
+    at_most: Optional[float] = Field(None, description="a window holds when its value is at or below this (set this or at_least)")
+    at_least: Optional[float] = Field(None, description="a window holds when its value is at or above this (set this or at_most)")
+    window: Literal["day", "week"] = Field("week", description="day, or week (Monday to Sunday); only windows wholly inside the period count")
+    required: int = Field(ge=1, description="how many windows must hold")
+    of: Optional[int] = Field(None, ge=1, description="how many windows are counted: the first `of` whole windows of the period (default: all of them)")
+    window_value: Literal["mean", "last", "worst"] = Field("mean", description="a window's value from its points: mean, last (newest), or worst (every point must hold)")
+
+    @model_validator(mode="after")
+    def _one_threshold(self) -> "Compliance":
+        if (self.at_most is None) == (self.at_least is None):
+            raise ValueError("set exactly one of at_most or at_least (the threshold each window must hold)")
+        return self
+
+    @property
+    def threshold(self) -> float:
+        return self.at_most if self.at_most is not None else self.at_least  # type: ignore[return-value]
+
+    def holds(self, value: float) -> bool:
+        return value <= self.threshold if self.at_most is not None else value >= self.threshold
+
+
+class Levels(StrictModel):
+    """Three-level grading of an increase/decrease KR: minimum scores 0.3, the KR's target 0.7, stretch 1.0."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
+    minimum: float = Field(description="value that scores 0.3 (between baseline and target)")
+    stretch: float = Field(description="value that scores 1.0 (beyond the target)")
+
+
 class KeyResult(StrictModel):
     """A measurable result: where it starts, where it must get to, and how it is measured."""
 
@@ -104,6 +138,21 @@ class KeyResult(StrictModel):
     weight: float = Field(1.0, gt=0, description="weight in the objective's score")
     committed: bool = Field(False, description="committed KRs must reach 1.0; aspirational ones (default) count 0.7 as success")
     metric: Optional[Metric] = Field(None, description="where the current value comes from; none = not measured automatically")
+    compliance: Optional[Compliance] = Field(None, description="type compliance: {at_most | at_least, window, required, of}")
+    pace: Optional[dict[date, float]] = Field(None, description="date -> share (0..1) of the way from baseline to target expected by the end of that day; linear between points")
+    steps: Optional[dict[date, float]] = Field(None, description="date -> value expected by the end of that day (like pace, in the KR's unit)")
+    levels: Optional[Levels] = Field(None, description="{minimum, stretch}: score 0.3 at minimum, 0.7 at target, 1.0 at stretch")
+    confidence: Optional[float] = Field(None, json_schema_extra={"minimum": 0, "maximum": 10},
+                                        description="the owner's confidence 0..10 that the KR will be achieved (shown next to the status)")
+    max_age: Duration = Field(None, description=MAX_AGE_HELP + " (default: its source's max_age)")
+    _max_age = field_validator("max_age")(classmethod(lambda cls, value: check_duration(value)))
+
+    @field_validator("confidence")
+    @classmethod
+    def _confidence_scale(cls, value: Optional[float]) -> Optional[float]:
+        if value is not None and not 0 <= value <= 10:
+            raise ValueError(f"confidence {value:g} is not on the 0-10 scale; write 0 (no chance) to 10 (certain)")
+        return value
 
     @model_validator(mode="after")
     def _milestone_target(self) -> "KeyResult":
@@ -156,6 +205,7 @@ class XlsxOutput(StrictModel):
     kind: Literal["xlsx"]
     path: str = Field(description="where to write the .xlsx, relative to the config file")
     title: Optional[str] = Field(None, description="title of the Dashboard sheet (default: OKR dashboard · <workspace> · <period>)")
+    checkin_path: Optional[str] = Field(None, description="workbook of the weekly check-in and period review sheets, relative to the config file (default: <path stem>-checkins.xlsx next to path)")
 
 
 class HtmlOutput(StrictModel):
@@ -169,6 +219,59 @@ class HtmlOutput(StrictModel):
 OutputConfig = Annotated[Union[XlsxOutput, SheetsOutput, HtmlOutput], Field(discriminator="kind")]
 
 
+class LintSettings(StrictModel):
+    """Thresholds of `okr-sync lint` (the OKR pitfalls it warns about) and the rules switched off."""
+
+    model_config = ConfigDict(allow_inf_nan=False)
+
+    disable: list[str] = Field(default_factory=list, description="rule ids not to check, e.g. [monthly-period]")
+    max_objectives_per_owner: int = Field(5, ge=1, description="more objectives than this for one owner at one level is too-many-objectives")
+    max_krs_per_objective: int = Field(5, ge=1, description="more KRs than this in one objective is too-many-krs")
+    committed_share: tuple[float, float] = Field((0.2, 0.8), description="[min, max] share of committed KRs in a file of 3 or more KRs")
+    sandbagging_days: int = Field(14, ge=0, description="an aspirational KR already at its target on a day recorded this many days into the period is sandbagging")
+    confidence_high: float = Field(8, ge=0, le=10, description="confidence (0-10) at or above this while off_track is confidence-mismatch")
+    confidence_low: float = Field(2, ge=0, le=10, description="confidence (0-10) at or below this while on_track or done is confidence-mismatch")
+
+    @field_validator("disable")
+    @classmethod
+    def _known_rules(cls, rules: list[str]) -> list[str]:
+        import difflib
+
+        from mapping.lint import RULES
+        for rule in rules:
+            if rule not in RULES:
+                close = difflib.get_close_matches(rule, list(RULES), n=1)
+                raise ValueError(f"unknown lint rule {rule!r}" + (f"; did you mean {close[0]!r}?" if close else f"; rules: {', '.join(RULES)}"))
+        return rules
+
+    @model_validator(mode="after")
+    def _share(self) -> "LintSettings":
+        low, high = self.committed_share
+        if not 0 <= low <= high <= 1:
+            raise ValueError("committed_share must be [min, max] with 0 <= min <= max <= 1")
+        return self
+
+
+_CRON = re.compile(r"^\S+(\s+\S+){4}$")
+
+
+class ScheduleSpec(StrictModel):
+    """When `okr-sync deploy` schedules this config's flows: cron lines in the config's `timezone` (null = no schedule)."""
+
+    sync: Optional[str] = Field("0 6 * * 1-5", description="cron of the sync (default 06:00 on weekdays)")
+    checkin: Optional[str] = Field("0 8 * * 1", description="cron of the weekly check-in (default Monday 08:00)")
+    review: Optional[str] = Field("0 7 * * *", description="cron of the period review; it writes once, on the first run "
+                                  "after the period ended plus review_offset_days (default: tried daily at 07:00)")
+    review_offset_days: int = Field(0, ge=0, le=90, description="days after the period's end before the review is written (sources that close late)")
+
+    @field_validator("sync", "checkin", "review")
+    @classmethod
+    def _cron(cls, value: Optional[str]) -> Optional[str]:
+        if value is not None and not _CRON.match(value.strip()):
+            raise ValueError(f"{value!r} is not a cron line of 5 fields like '0 6 * * 1-5' (minute hour day month weekday)")
+        return value.strip() if value else value
+
+
 class Config(StrictModel):
     """A whole okrs.yaml."""
 
@@ -180,12 +283,16 @@ class Config(StrictModel):
     timezone: str = Field("UTC", description="IANA zone in which days and 'now' are counted")
     history: str = Field("sqlite:///.okr-sync/history.db", description="SQLAlchemy URL of the history store (relative SQLite paths are relative to the config file)")
     history_env: Optional[str] = Field(None, description="env var holding the history URL (overrides history)")
+    history_secret: Optional[str] = Field(None, description="name of a Prefect Secret block holding the history URL (overrides history; not with history_env)")
     sources: dict[str, SourceConfig] = Field(default_factory=dict)
     objectives: list[Objective] = Field(default_factory=list, description="required unless okrs names a register sheet")
     okrs: Optional[RegisterConfig] = Field(None, description="objectives and KRs kept in a Google Sheets register: {from: sheets, spreadsheet, worksheet, metrics}")
     outputs: list[OutputConfig] = Field(default_factory=list)
     status: StatusBands = Field(default_factory=StatusBands)
     fetch: FetchPolicy = Field(default_factory=FetchPolicy)
+    schedule: ScheduleSpec = Field(default_factory=ScheduleSpec, description="when `okr-sync deploy` schedules the sync, check-in and review (cron, in timezone)")
+    lint: Optional[LintSettings] = Field(None, description="settings of okr-sync lint: {disable: [rule ids], max_krs_per_objective: 5, ...}")
+    alerts: Optional[AlertSettings] = Field(None, description="messages on a KR turning at_risk/off_track, a failed source, a stale KR: {notify: [<block type>/<name>], when, recovered}")
 
     _file: Path = PrivateAttr(Path("okrs.yaml"))
     _register: Any = PrivateAttr(None)  # the parsed register (rows, manual values), set by mapping.loader.apply_register

@@ -15,6 +15,7 @@ from pydantic import BaseModel, ValidationError
 from mapping.config import GATE_KEYS, Config, Query
 from mapping.errors import ConfigError, Problem
 from mapping.formula import FormulaSyntaxError, parse_formula
+from mapping.kr_kinds_check import check_kr_kinds, period_of
 from mapping.period import PeriodError, parse_period
 from mapping.quality import parse_max_change
 from mapping.sources import KINDS
@@ -216,6 +217,9 @@ def _check_meaning(data: dict, out: _Collector, env: Mapping[str, str], check_en
 
     sources = _as_dict(data.get("sources"))
     _check_one_source_per_spreadsheet(sources, out)
+    if data.get("history_env") and data.get("history_secret"):
+        out.add(("history_secret",), "set only one of history_env (an environment variable) or history_secret (a Prefect Secret block)",
+                "drop one of them")
     if check_env:
         for name, raw in sources.items():
             for key, var in _as_dict(raw).items():
@@ -226,6 +230,7 @@ def _check_meaning(data: dict, out: _Collector, env: Mapping[str, str], check_en
         if isinstance(var, str) and not env.get(var):
             out.add(("history_env",), f"environment variable {var} is not set", f"export {var}=... before running")
 
+    kr_period = period_of(period)  # pace dates and compliance windows are checked against it
     kr_ids: dict[str, tuple] = {}
     objective_ids: dict[str, tuple] = {}
     kr_objective: dict[str, str] = {}
@@ -248,6 +253,7 @@ def _check_meaning(data: dict, out: _Collector, env: Mapping[str, str], check_en
                     kr_ids[kid] = path + ("id",)
                     kr_objective[kid] = oid if isinstance(oid, str) else ""
             _check_numbers(kr, path, out)
+            check_kr_kinds(kr, path, out, kr_period)
             metric = kr.get("metric")
             if isinstance(metric, dict):
                 _check_metric(metric, path + ("metric",), sources, out, env)

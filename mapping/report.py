@@ -44,7 +44,7 @@ SUMMARY_COLUMNS = [
     Column("Expected", "percent", 10), Column("Status", "status", 11), Column("Status label", "text", 11),
     Column("Change", "number", 10),
     Column("Last updated", "datetime", 18), Column("Source", "text", 12), Column("Stale since", "datetime", 18),
-    Column("Error", "text", 50),
+    Column("Error", "text", 50), Column("Confidence", "number", 11),
 ]
 
 OBJECTIVE_COLUMNS = [
@@ -76,6 +76,7 @@ def summary_table(config: Config, results: dict[str, KRResult], objectives: list
                 kr.committed, kr.unit, kr.baseline, kr.target, r.value, r.progress, r.score, r.expected, r.status,
                 STATUS_LABELS[display_status(r)], r.delta,
                 _naive(r.as_of, config.timezone), r.source, _naive(r.stale_since, config.timezone), r.error or None,
+                r.extra.get("confidence"),
             ])
     return table
 

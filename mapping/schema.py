@@ -37,6 +37,10 @@ def config_schema() -> dict[str, Any]:
     variants.append({"$ref": "#/$defs/FormulaMetric"})
     defs["Metric"] = {"title": "Metric", "description": "where a KR's value comes from: a source's query (keys depend on its kind) or a formula over named inputs",
                       "anyOf": variants}
+    lint = defs.get("LintSettings", {}).get("properties", {}).get("disable")
+    if lint is not None:  # the rule ids, for completion (the loader checks them too, with a did-you-mean)
+        from mapping.lint import RULES
+        lint["items"] = {"type": "string", "enum": list(RULES)}
     schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
     schema["title"] = "okr-sync config (okrs.yaml)"
     return schema

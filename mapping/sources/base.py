@@ -1,7 +1,41 @@
 """What every source and query model shares."""
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict
+import re
+from datetime import timedelta
+from typing import Any, Optional, Union
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|m|h|d|w)?\s*$")
+_UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+
+
+def parse_duration(value: Union[int, float, str]) -> timedelta:
+    """A duration from the config: a number of seconds, or a number with a unit s/m/h/d/w ("36h", "2d")."""
+    if isinstance(value, bool):
+        raise ValueError("a duration is a number of seconds or text like 36h or 2d")
+    if isinstance(value, (int, float)):
+        seconds = float(value)
+    else:
+        match = _DURATION.match(value)
+        if not match:
+            raise ValueError(f"{value!r} is not a duration; write e.g. 36h, 2d, 90m, 1w or a number of seconds")
+        seconds = float(match.group(1)) * _UNIT_SECONDS[match.group(2) or "s"]
+    if seconds <= 0:
+        raise ValueError("a duration must be longer than zero")
+    return timedelta(seconds=seconds)
+
+
+Duration = Optional[Union[int, float, str]]
+MAX_AGE_HELP = "alert when a KR has had no fresh value for longer than this: 36h, 2d, 90m, 1w or seconds (see Alerts)"
+
+
+def check_duration(value: Duration) -> Duration:
+    """Validator body: the value parses as a duration (it is kept as written; parse_duration reads it)."""
+    if value is not None:
+        parse_duration(value)
+    return value
 
 
 class StrictModel(BaseModel):
@@ -11,4 +45,36 @@ class StrictModel(BaseModel):
 
 
 class SourceBase(StrictModel):
-    """Settings shared by all sources (secrets only as `*_env` names, checked by the loader)."""
+    """Settings shared by all sources.
+
+    Secrets are never in the file: each credential key comes as a pair, `<key>_env` (the name of an
+    environment variable) or `<key>_secret` (the name of a Prefect Secret block, read by the worker at
+    run time, so nothing secret sits in job variables or parameters).
+    """
+
+    max_age: Duration = Field(None, description=MAX_AGE_HELP + "; the default of every KR reading this source")
+
+    @field_validator("max_age")
+    @classmethod
+    def _max_age(cls, value: Duration) -> Duration:
+        return check_duration(value)
+
+    def has_credential(self, key: str) -> bool:
+        """Whether `<key>_env` or `<key>_secret` is set."""
+        return bool(getattr(self, f"{key}_env", None) or getattr(self, f"{key}_secret", None))
+
+    def credential_name(self, key: str) -> str:
+        """Where a credential comes from, for messages: "env var X" or "Prefect Secret block 'y'" (never the value)."""
+        block = getattr(self, f"{key}_secret", None)
+        return f"Prefect Secret block {block!r}" if block else f"env var {getattr(self, f'{key}_env', None)}"
+
+
+def one_of_pair(model: BaseModel, key: str) -> None:
+    """Refuse both `<key>_env` and `<key>_secret` at once (which would win is not obvious)."""
+    if getattr(model, f"{key}_env", None) and getattr(model, f"{key}_secret", None):
+        raise ValueError(f"set only one of {key}_env (an environment variable) or {key}_secret (a Prefect Secret block)")
+
+
+def secret_field(what: str) -> Any:
+    """The `<key>_secret` sibling of a `<key>_env` field."""
+    return Field(None, description=f"instead of the env var: name of a Prefect Secret block holding {what}")

@@ -9,7 +9,7 @@ from typing import Any, Literal, Optional
 
 from pydantic import Field, field_validator, model_validator
 
-from mapping.sources.base import StrictModel
+from mapping.sources.base import StrictModel, one_of_pair, secret_field
 from mapping.sources.rest import HttpSettings, check_jmespath
 
 TableAgg = Literal["single", "first", "last", "sum", "mean", "min", "max", "count"]
@@ -46,9 +46,17 @@ class MetabaseSource(HttpSettings):
 
     kind: Literal["metabase"]
     url: str = Field(description="https://metabase.example.com")
-    api_key_env: str = Field(description="env var holding a Metabase API key")
+    api_key_env: Optional[str] = Field(None, description="env var holding a Metabase API key")
+    api_key_secret: Optional[str] = secret_field("the Metabase API key")
 
     _url = field_validator("url")(classmethod(lambda cls, v: _https(v)))
+
+    @model_validator(mode="after")
+    def _key(self) -> "MetabaseSource":
+        one_of_pair(self, "api_key")
+        if not self.has_credential("api_key"):
+            raise ValueError("set api_key_env (an env var holding a Metabase API key) or api_key_secret (a Prefect Secret block)")
+        return self
 
 
 class MetabaseQuery(TableQuery):
@@ -62,11 +70,19 @@ class PowerBISource(HttpSettings):
     """The Power BI REST API, with an Azure AD bearer token from an env var."""
 
     kind: Literal["powerbi"]
-    token_env: str = Field(description="env var holding an Azure AD access token for https://analysis.windows.net/powerbi/api")
+    token_env: Optional[str] = Field(None, description="env var holding an Azure AD access token for https://analysis.windows.net/powerbi/api")
+    token_secret: Optional[str] = secret_field("the Azure AD access token")
     group: Optional[str] = Field(None, description="workspace (group) id; omit for My workspace")
     url: str = Field("https://api.powerbi.com/v1.0/myorg", description="API root (change only for sovereign clouds)")
 
     _url = field_validator("url")(classmethod(lambda cls, v: _https(v)))
+
+    @model_validator(mode="after")
+    def _token(self) -> "PowerBISource":
+        one_of_pair(self, "token")
+        if not self.has_credential("token"):
+            raise ValueError("set token_env (an env var holding an Azure AD access token) or token_secret (a Prefect Secret block)")
+        return self
 
 
 class PowerBIQuery(TableQuery):
@@ -91,14 +107,19 @@ class SupersetSource(HttpSettings):
     username_env: Optional[str] = Field(None, description="env var holding the user (logs in via /api/v1/security/login)")
     password_env: Optional[str] = Field(None, description="env var holding the password")
     token_env: Optional[str] = Field(None, description="instead of user/password: env var holding an access token")
+    username_secret: Optional[str] = secret_field("the user")
+    password_secret: Optional[str] = secret_field("the password")
+    token_secret: Optional[str] = secret_field("the access token")
     provider: Literal["db", "ldap"] = Field("db", description="login provider")
 
     _url = field_validator("url")(classmethod(lambda cls, v: _https(v)))
 
     @model_validator(mode="after")
     def _one_auth(self) -> "SupersetSource":
-        login = bool(self.username_env and self.password_env)
-        if login == bool(self.token_env) or (bool(self.username_env) != bool(self.password_env)):
+        for key in ("username", "password", "token"):
+            one_of_pair(self, key)
+        user, password = self.has_credential("username"), self.has_credential("password")
+        if (user and password) == self.has_credential("token") or user != password:
             raise ValueError("set username_env and password_env (login), or token_env (an access token)")
         return self
 

@@ -1,4 +1,4 @@
-"""Config of the `file` source kind: a local CSV or XLSX file read with pandas."""
+"""Config of the `file` source kind: a local CSV (UTF-8) or XLSX file, read once per sync."""
 from __future__ import annotations
 
 import re

@@ -13,7 +13,7 @@ from urllib.parse import urlparse
 
 from pydantic import Field, field_validator, model_validator
 
-from mapping.sources.base import SourceBase, StrictModel
+from mapping.sources.base import SourceBase, StrictModel, one_of_pair, secret_field
 
 Measure = Literal["count", "sum", "average", "median", "percentile", "ratio"]
 DURATION_MEASURES = ("average", "median", "percentile")
@@ -34,6 +34,9 @@ class JiraSource(SourceBase):
     email_env: Optional[str] = Field(None, description="Cloud: env var holding the Atlassian account email (Data Center: a username for basic auth)")
     token_env: Optional[str] = Field(None, description="Cloud: env var holding the API token (Data Center: that user's password)")
     pat_env: Optional[str] = Field(None, description="Data Center: env var holding a personal access token, sent as Authorization: Bearer")
+    email_secret: Optional[str] = secret_field("the account email")
+    token_secret: Optional[str] = secret_field("the API token")
+    pat_secret: Optional[str] = secret_field("the personal access token")
     concurrency: int = Field(4, ge=1, le=10, description="how many distinct queries are sent at the same time")
     page_size: int = Field(1000, ge=1, le=5000, description="issues per page when a measure reads issues (sum, average, median, percentile)")
     max_issues: int = Field(20000, ge=1, description="refuse a sum/duration query matching more issues than this (bound the JQL by the period)")
@@ -55,20 +58,22 @@ class JiraSource(SourceBase):
 
     @model_validator(mode="after")
     def _one_auth(self) -> "JiraSource":
-        basic = bool(self.email_env) or bool(self.token_env)
-        if basic and not (self.email_env and self.token_env):
-            raise ValueError("set both email_env and token_env (Cloud: account email + API token)")
-        if basic == bool(self.pat_env):
-            raise ValueError("set either email_env + token_env (Jira Cloud: email + API token) or pat_env (Data Center: personal access token)")
-        if self.pat_env and self.deployment == "cloud":
+        for key in ("email", "token", "pat"):
+            one_of_pair(self, key)
+        basic = self.has_credential("email") or self.has_credential("token")
+        if basic and not (self.has_credential("email") and self.has_credential("token")):
+            raise ValueError("set both email_env and token_env (Cloud: account email + API token; or their *_secret blocks)")
+        if basic == self.has_credential("pat"):
+            raise ValueError("set either email_env + token_env (Jira Cloud: email + API token) or pat_env (Data Center: personal access token), or their *_secret blocks")
+        if self.has_credential("pat") and self.deployment == "cloud":
             raise ValueError("Jira Cloud does not accept personal access tokens; use email_env + token_env with an API token")
         return self
 
     def auth_hint(self) -> str:
         """Which env vars hold the credentials, for error messages (names only, never values)."""
-        if self.pat_env:
-            return f"check the personal access token in env var {self.pat_env} (it may have expired or been revoked)"
-        return (f"check env vars {self.email_env} (account email) and {self.token_env} (API token); "
+        if self.has_credential("pat"):
+            return f"check the personal access token in {self.credential_name('pat')} (it may have expired or been revoked)"
+        return (f"check {self.credential_name('email')} (account email) and {self.credential_name('token')} (API token); "
                 "Jira Cloud API tokens expire 1-365 days after creation: create a new one at "
                 "https://id.atlassian.com/manage-profile/security/api-tokens")
 

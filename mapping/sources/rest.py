@@ -11,7 +11,7 @@ import jmespath
 from jmespath.exceptions import JMESPathError
 from pydantic import Field, field_validator, model_validator
 
-from mapping.sources.base import SourceBase, StrictModel
+from mapping.sources.base import SourceBase, StrictModel, one_of_pair, secret_field
 
 TEMPLATE = re.compile(r"\{(start|end|as_of|period)\}")
 _DOTTED = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$")
@@ -46,6 +46,10 @@ class RestSource(HttpSettings):
     username_env: Optional[str] = Field(None, description="env var holding the basic-auth user")
     password_env: Optional[str] = Field(None, description="env var holding the basic-auth password")
     api_key_env: Optional[str] = Field(None, description="env var holding the API key")
+    token_secret: Optional[str] = secret_field("the bearer token")
+    username_secret: Optional[str] = secret_field("the basic-auth user")
+    password_secret: Optional[str] = secret_field("the basic-auth password")
+    api_key_secret: Optional[str] = secret_field("the API key")
     api_key_header: str = Field("X-API-Key", description="header that carries the API key")
 
     @field_validator("base_url")
@@ -65,10 +69,12 @@ class RestSource(HttpSettings):
 
     @model_validator(mode="after")
     def _auth_needs_its_env(self) -> "RestSource":
-        needed = {"bearer": ["token_env"], "basic": ["username_env", "password_env"], "api_key": ["api_key_env"]}.get(self.auth, [])
-        missing = [key for key in needed if not getattr(self, key)]
+        for key in ("token", "username", "password", "api_key"):
+            one_of_pair(self, key)
+        needed = {"bearer": ["token"], "basic": ["username", "password"], "api_key": ["api_key"]}.get(self.auth, [])
+        missing = [f"{key}_env" for key in needed if not self.has_credential(key)]
         if missing:
-            raise ValueError(f"auth {self.auth} needs {' and '.join(missing)} (the name of an environment variable)")
+            raise ValueError(f"auth {self.auth} needs {' and '.join(missing)} (the name of an environment variable; or the *_secret Prefect Secret block)")
         return self
 
 

@@ -10,7 +10,7 @@ from typing import Any, Literal, Mapping, Optional
 
 from pydantic import Field, field_validator, model_validator
 
-from mapping.sources.base import SourceBase, StrictModel
+from mapping.sources.base import SourceBase, StrictModel, secret_field
 from mapping.sql_guard import DIALECTS, ReadOnlyViolation, guard_sql, guard_sql_any
 
 Dialect = Literal["postgresql", "mysql", "mariadb", "sqlite", "mssql"]
@@ -34,6 +34,7 @@ class SqlSource(SourceBase):
     kind: Literal["sql"]
     url: Optional[str] = Field(None, description="SQLAlchemy URL without a password, e.g. sqlite:///data/mes.db (relative paths are relative to the config file)")
     url_env: Optional[str] = Field(None, description="name of the environment variable holding the SQLAlchemy URL")
+    url_secret: Optional[str] = secret_field("the SQLAlchemy URL")
     timeout_seconds: float = Field(60.0, gt=0, le=3600, description="statement timeout: a query running longer is cancelled and its KR marked stale")
     pool_size: int = Field(2, ge=1, le=20, description="connections kept open to this database during a sync (all its KRs share them)")
     dialect: Optional[Dialect] = Field(None, description="the database's SQL dialect, for checking queries when the URL is not at hand "
@@ -56,8 +57,9 @@ class SqlSource(SourceBase):
 
     @model_validator(mode="after")
     def _one_url(self) -> "SqlSource":
-        if bool(self.url) == bool(self.url_env):
-            raise ValueError("set exactly one of url (no password) or url_env (name of an env var holding the URL)")
+        if [bool(self.url), bool(self.url_env), bool(self.url_secret)].count(True) != 1:
+            raise ValueError("set exactly one of url (no password), url_env (name of an env var holding the URL) "
+                             "or url_secret (name of a Prefect Secret block holding it)")
         if self.dialect and self.url:
             backend = url_parts(self.url)[0]
             if DIALECTS.get(backend) != DIALECTS[self.dialect]:
