@@ -2,15 +2,39 @@
 from __future__ import annotations
 
 import os
+import threading
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from pathlib import Path
-from typing import Callable, Mapping, Protocol, Sequence, Union
+from typing import Any, Callable, Mapping, Protocol, Sequence, Union
 
 from mapping.config import Query
 from mapping.errors import OkrSyncError
 from mapping.period import Period
 from mapping.results import Observation
+
+
+_REQUESTS: dict[str, int] = {}
+_REQUESTS_LOCK = threading.Lock()
+
+
+def count_request(source: str, n: int = 1) -> None:
+    """Note `n` requests (HTTP calls, SQL statements, file reads) sent for `source` in this process (for its log line)."""
+    with _REQUESTS_LOCK:
+        _REQUESTS[source] = _REQUESTS.get(source, 0) + n
+
+
+def requests_made(source: str) -> int:
+    """How many requests were counted for `source` in this process so far."""
+    with _REQUESTS_LOCK:
+        return _REQUESTS.get(source, 0)
+
+
+def count_responses(session: Any, source: str) -> None:
+    """Count every HTTP response a requests Session receives for `source` (retries included)."""
+    hooks = getattr(session, "hooks", None)
+    if isinstance(hooks, dict):
+        hooks.setdefault("response", []).append(lambda response, *args, **kwargs: count_request(source))
 
 
 class SourceError(OkrSyncError):

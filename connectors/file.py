@@ -15,7 +15,7 @@ from datetime import date, datetime
 from pathlib import Path
 from typing import Any, Optional, Sequence
 
-from connectors.base import Context, Result, SourceError, not_as_of, refuse_undated
+from connectors.base import Context, Result, SourceError, count_request, not_as_of, refuse_undated
 from mapping.config import Query
 from mapping.period import Period
 from mapping.results import Observation
@@ -85,6 +85,7 @@ class FileConnector:
         """Raw cells (no header) of each sheet asked for (None = the first); a missing sheet fails only its queries."""
         if not self.path.exists():
             raise SourceError(f"source {self.name!r}: file {self.path} not found; check path (relative to the config file)")
+        count_request(self.name)
         try:
             if self.path.suffix.lower() == ".csv":
                 with open(self.path, newline="", encoding="utf-8-sig") as handle:

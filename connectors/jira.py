@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Callable, Iterable, Optional, Sequence, Union
 
-from connectors.base import Context, Result, RetriableError, SourceError, evaluated_day, not_as_of, source_message
+from connectors.base import Context, Result, RetriableError, SourceError, count_responses, evaluated_day, not_as_of, source_message
 from connectors.jira_client import JiraCaller, MemoJIRA, build_client
 from connectors.jira_measures import (DATE_TYPES, NUMBER_TYPES, FieldCatalog, JiraField, aggregate, durations,
                                       sum_field)
@@ -91,6 +91,7 @@ class JiraConnector:
     def client(self) -> MemoJIRA:
         if self._client is None:
             self._client = self._client_factory(self.settings, self.context)
+            count_responses(getattr(self._client, "_session", None), self.name)
         return self._client
 
     def detect_deployment(self) -> str:

@@ -18,7 +18,7 @@ import requests
 from requests.adapters import HTTPAdapter
 from urllib3.util.retry import Retry
 
-from connectors.base import Context, Result, RetriableError, SourceError, evaluated_day, not_as_of
+from connectors.base import Context, Result, RetriableError, SourceError, count_responses, evaluated_day, not_as_of
 from mapping.config import Query
 from mapping.period import Period
 from mapping.results import Observation
@@ -108,6 +108,7 @@ class HttpClient:
                  auth_hint: str = "check the credentials in the env vars named in the config"):
         self.name, self.settings = name, settings
         self.session = session or make_session(settings)
+        count_responses(self.session, name)
         self.auth_hint = auth_hint
 
     def json(self, method: str, url: str, *, params: Optional[Mapping[str, Any]] = None, body: Any = None,

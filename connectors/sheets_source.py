@@ -14,7 +14,7 @@ from datetime import date, datetime, timedelta
 from statistics import fmean
 from typing import Any, Optional, Sequence
 
-from connectors.base import Context, Result, SourceError, not_as_of, refuse_undated, source_message
+from connectors.base import Context, Result, SourceError, count_request, not_as_of, refuse_undated, source_message
 from connectors.sheets_client import SheetsClient
 from mapping.config import Query
 from mapping.period import Period
@@ -70,7 +70,14 @@ class SheetsConnector:
         queries, refused = refuse_undated(queries, period, lambda query: self._not_as_of(query.spec))
         if not queries:
             return refused
-        return {**refused, **self._fetch(queries, period, now)}
+        before = self._requests()
+        try:
+            return {**refused, **self._fetch(queries, period, now)}
+        finally:
+            count_request(self.name, self._requests() - before)
+
+    def _requests(self) -> int:
+        return sum(getattr(self._client, "counts", {}).values()) if self._client is not None else 0
 
     def _not_as_of(self, query: SheetsQuery) -> SourceError:
         if query.cell:

@@ -25,7 +25,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.exc import ArgumentError, DBAPIError, NoSuchModuleError, SQLAlchemyError
 
-from connectors.base import Context, Result, RetriableError, SourceError, evaluated_day, not_as_of
+from connectors.base import Context, Result, RetriableError, SourceError, count_request, evaluated_day, not_as_of
 from mapping.config import Query
 from mapping.period import Period
 from mapping.results import Observation
@@ -201,6 +201,7 @@ class SqlConnector:
 
     def _execute(self, connection: sa.Connection, sql: str, params: dict[str, Any], limit: int) -> tuple[list, int]:
         with read_only_transaction(connection, self.settings.timeout_seconds):
+            count_request(self.name)
             result = connection.execute(sa.text(sql), params)
             if not result.returns_rows:
                 return [], -1

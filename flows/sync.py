@@ -14,7 +14,7 @@ from prefect.cache_policies import NO_CACHE
 from prefect.context import FlowRunContext
 from prefect.states import Completed, Failed
 
-from connectors.base import Context, Result, RetriableError, SourceError, source_message
+from connectors.base import Context, Result, RetriableError, SourceError, requests_made, source_message
 from connectors.history import SourceOutcome
 from flows.deploy import limit_name, limits_in_force
 from flows.pipeline import Plan, SyncOutcome, fetch_with_retries, run_sync, settle
@@ -48,7 +48,7 @@ def fetch_source_task(config: Config, name: str, queries: list[Query], period: P
     task Failed with that one-line reason, without a traceback; each failed query is logged once.
     """
     logger = get_run_logger()
-    started = time.perf_counter()
+    started, sent = time.perf_counter(), requests_made(name)
 
     def on_event(source: str, state: str, detail: str = "", seconds: float = 0.0) -> None:
         if state == "retry":
@@ -59,12 +59,14 @@ def fetch_source_task(config: Config, name: str, queries: list[Query], period: P
             answers = fetch_with_retries(config, name, queries, period, now, context, sleep=_wait, events=on_event)
     except (SourceError, RetriableError) as exc:
         message = source_message(name, str(exc))
-        logger.error("%s (%d queries, %.2f s)", message, len(queries), time.perf_counter() - started)
+        logger.error("%s (%d queries, %d requests, %.2f s)", message, len(queries), requests_made(name) - sent,
+                     time.perf_counter() - started)
         return Failed(message=message)
     errors = [answer for answer in answers.values() if isinstance(answer, SourceError)]
     for error in dict.fromkeys(str(e) for e in errors):
         logger.warning(source_message(name, error))
-    logger.info("source %r: %d queries, %d failed, %.2f s", name, len(queries), len(errors), time.perf_counter() - started)
+    logger.info("source %r: %d queries, %d requests, %d failed, %.2f s", name, len(queries), requests_made(name) - sent,
+                len(errors), time.perf_counter() - started)
     if errors and len(errors) == len(queries):
         return Failed(message=source_message(name, str(errors[0])))
     return answers

@@ -122,3 +122,21 @@ def test_flow_artifact_values_are_rounded_and_labelled(prefect_harness, factory)
         for field in ("Current", "Target"):
             assert all(len(decimals) <= 2 for decimals in re.findall(r"\d\.(\d+)", row[field])), row  # 0.82, never 0.81799189...
     assert by_id["nps"]["Status"] in {"Done", "On track", "At risk", "Off track", "Stale", "No data"}
+
+
+def test_each_source_logs_one_line_with_queries_requests_errors_and_seconds(prefect_harness, factory):
+    from prefect import get_client
+    from prefect.client.schemas.filters import LogFilter, LogFilterFlowRunId
+
+    from flows.sync import sync_okrs
+
+    state = sync_okrs(str(factory), now=NOW, return_state=True)
+
+    async def read():
+        async with get_client() as client:
+            return await client.read_logs(log_filter=LogFilter(flow_run_id=LogFilterFlowRunId(any_=[state.state_details.flow_run_id])))
+
+    lines = [log.message for log in asyncio.run(read())]
+    # the factory example: 5 distinct SQL queries (one statement each) and 3 queries answered by one read of the workbook
+    assert any(re.fullmatch(r"source 'mes': 5 queries, 5 requests, 0 failed, \d+\.\d\d s", line) for line in lines), lines
+    assert any(re.fullmatch(r"source 'quality': 3 queries, 1 requests, 0 failed, \d+\.\d\d s", line) for line in lines), lines
