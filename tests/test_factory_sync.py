@@ -15,6 +15,8 @@ from mapping.loader import load_config
 
 EXAMPLE = Path(__file__).resolve().parent.parent / "examples" / "factory" / "okrs.yaml"
 UNTIL = date(2026, 11, 27)
+# openpyxl drops the Dashboard's Excel sparklines (an x14 extension) with a warning when it reads the workbook
+pytestmark = pytest.mark.filterwarnings("ignore:Sparkline Group extension")
 NOW = datetime(2026, 11, 28, 9, 0, tzinfo=ZoneInfo("Europe/Berlin"))
 
 
@@ -68,16 +70,24 @@ def test_workbook_has_summary_and_objectives_with_formats(factory, tmp_path):
     (path,) = outcome.written
     assert path == tmp_path / "out" / "okr-summary.xlsx"
     book = load_workbook(path)
-    assert book.sheetnames == ["Summary", "Objectives", "History"]
+    assert book.sheetnames == ["Dashboard", "Summary", "Objectives", "History"] and book.active.title == "Dashboard"
+    assert book["Dashboard"]["A1"].value.startswith("OKR dashboard · ") and "2026-Q4" in book["Dashboard"]["A1"].value
     history = {row[0]: row for row in book["History"].iter_rows(min_row=2, values_only=True)}
     assert history["nps"][-1] == outcome.results["nps"].value       # today's value in the newest day column
-    assert [c.value for c in book["History"][1]][-1] == NOW.date().isoformat()
+    # a first sync has history for one day only: the axis starts there, no empty day columns
+    assert [c.value for c in book["History"][1]] == ["KR id", "Key result", "Unit", "Trend", "Latest",
+                                                     NOW.date().isoformat()]
+    assert book["History"]["F2"].number_format == "#,##0.00"
     summary = book["Summary"]
     header = [c.value for c in summary[1]]
-    assert header[:14] == ["Objective", "KR id", "Key result", "Owner", "Type", "Committed", "Unit", "Baseline", "Target",
-                           "Current", "Progress", "Score", "Expected", "Status"]
+    assert header[:17] == ["Objective", "KR id", "Key result", "Owner", "Type", "Type label", "Committed", "Unit",
+                           "Baseline", "Target", "Current", "Progress", "Score", "Expected", "Status", "Status label",
+                           "Change"]
     rows = {row[1]: dict(zip(header, row)) for row in summary.iter_rows(min_row=2, values_only=True)}
     assert set(rows) == set(outcome.results)
+    assert rows["nps"]["Type label"] == "Increase" and rows["defect-rate"]["Type label"] == "Stay at most"
+    labels = {"done": "Done", "on_track": "On track", "at_risk": "At risk", "off_track": "Off track"}
+    assert all(row["Status label"] == labels[row["Status"]] for row in rows.values())
     assert rows["nps"]["Current"] == outcome.results["nps"].value
     assert rows["nps"]["Owner"] == "Head of Sales" and rows["energy-per-unit"]["Owner"] == "Head of Production"
     assert summary.freeze_panes == "A2"
@@ -123,8 +133,11 @@ def test_a_failing_source_marks_only_its_krs_stale_and_keeps_last_good_values(fa
         assert result.stale_since == later and "quality.xlsx not found" in result.error
     fresh = outcome.results["defect-rate"]
     assert not fresh.stale and fresh.as_of == later
-    rows = {row[1]: row for row in load_workbook(outcome.written[0])["Summary"].iter_rows(min_row=2, values_only=True)}
-    assert "not found" in rows["nps"][18] and rows["defect-rate"][18] is None
+    summary = load_workbook(outcome.written[0])["Summary"]
+    header = [c.value for c in summary[1]]
+    rows = {row[1]: dict(zip(header, row)) for row in summary.iter_rows(min_row=2, values_only=True)}
+    assert "not found" in rows["nps"]["Error"] and rows["defect-rate"]["Error"] is None
+    assert rows["nps"]["Status label"] == "Stale" and rows["nps"]["Stale since"] == later.replace(tzinfo=None)
     # a third failing run keeps the first "stale since"
     third = run_sync(factory, later + timedelta(days=1))
     assert third.results["nps"].stale_since == later
