@@ -2,6 +2,7 @@
 and `okr-sync run` says and exits the same with and without PREFECT_API_URL."""
 import asyncio
 import re
+import time
 import shutil
 from datetime import date, datetime
 from pathlib import Path
@@ -130,13 +131,21 @@ def test_each_source_logs_one_line_with_queries_requests_errors_and_seconds(pref
 
     from flows.sync import sync_okrs
 
+    from prefect.logging.handlers import APILogWorker
+
     state = sync_okrs(str(factory), now=NOW, return_state=True)
+    APILogWorker.drain_all(timeout=10)  # logs reach the API in batches
 
     async def read():
         async with get_client() as client:
             return await client.read_logs(log_filter=LogFilter(flow_run_id=LogFilterFlowRunId(any_=[state.state_details.flow_run_id])))
 
-    lines = [log.message for log in asyncio.run(read())]
+    lines: list[str] = []
+    for _ in range(20):
+        lines = [log.message for log in asyncio.run(read())]
+        if sum("requests" in line for line in lines) >= 2:
+            break
+        time.sleep(0.5)
     # the factory example: 5 distinct SQL queries (one statement each) and 3 queries answered by one read of the workbook
     assert any(re.fullmatch(r"source 'mes': 5 queries, 5 requests, 0 failed, \d+\.\d\d s", line) for line in lines), lines
     assert any(re.fullmatch(r"source 'quality': 3 queries, 1 requests, 0 failed, \d+\.\d\d s", line) for line in lines), lines

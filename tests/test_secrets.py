@@ -82,7 +82,10 @@ objectives:
 outputs:
   - {{kind: xlsx, path: out/summary.xlsx}}
 """)
+    from prefect.logging.handlers import APILogWorker
+
     state = sync_okrs(str(path), now=NOW, return_state=True)
+    APILogWorker.drain_all(timeout=10)  # every log line reaches the API before it is searched
     assert state.is_failed()  # the 401 query failed: its error is logged and put in the artifact and the workbook
     assert responses.calls[0].request.headers["Authorization"] == f"Bearer {canary}"
     assert "token_secret" in (path.parent / "okrs.yaml").read_text()
