@@ -129,3 +129,31 @@ def test_validate_of_a_register_config_says_where_the_krs_come_from():
     result = invoke("validate", sheets, "--no-env-check")
     assert result.exit_code == 0, result.output
     assert "objectives and KRs from register tab 'OKRs' (read at sync time), 5 metric mappings" in result.stdout
+
+
+@pytest.mark.parametrize("args,code,says", [
+    (["validate", "missing.yaml"], 2, "file not found"),
+    (["run", "okrs.yaml"], 0, "wrote "),
+    (["run", "broken.yaml"], 1, "missing.db not found"),
+    (["--version"], 0, "okr-sync "),
+])
+def test_the_installed_command_exits_with_the_same_codes_and_complete_output(factory, args, code, says):
+    """`okr-sync` ends the process without tearing the interpreter down: output and files must be complete."""
+    import os
+    import sqlite3
+    import subprocess
+    import sys
+
+    broken = factory.read_text().replace("url: sqlite:///data/mes.db", "url: sqlite:///data/missing.db")
+    (factory.parent / "broken.yaml").write_text(broken.replace("path: out/okr-summary.xlsx", "path: out/broken.xlsx"))
+    command = Path(sys.executable).parent / "okr-sync"
+    env = {**os.environ, "PREFECT_API_URL": "", "COLUMNS": "200"}
+    done = subprocess.run([str(command), *args], cwd=factory.parent, env=env, capture_output=True, text=True, timeout=120)
+    assert done.returncode == code, done.stdout + done.stderr
+    assert says in done.stdout + done.stderr
+    if args == ["run", "okrs.yaml"]:
+        assert "8 KRs" in done.stdout or "defect-rate" in done.stdout  # the table was flushed before the exit
+        history = sqlite3.connect(factory.parent / ".okr-sync" / "history.db")
+        assert history.execute("SELECT COUNT(*) FROM okr_observations").fetchone()[0] == 8
+        assert history.execute("SELECT status FROM okr_runs").fetchall() == [("completed",)]
+        history.close()

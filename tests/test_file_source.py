@@ -108,10 +108,10 @@ def test_csv_with_comma_decimal(tmp_path):
 
 
 def test_each_file_is_read_once_per_batch(tmp_path, workbook):
-    import openpyxl
+    from python_calamine import CalamineWorkbook
 
-    real = openpyxl.load_workbook
-    with mock.patch("openpyxl.load_workbook", side_effect=real) as spy:
+    real = CalamineWorkbook.from_path
+    with mock.patch("python_calamine.CalamineWorkbook.from_path", side_effect=real) as spy:
         fetch(tmp_path, dict(sheet="Survey", column="nps"), dict(sheet="Survey", column="responses"), dict(sheet="Notes", cell="B3"))
     assert spy.call_count == 1
 
@@ -126,7 +126,7 @@ def test_text_dates_iso_or_otherwise_filter_by_period(tmp_path, text, day):
     assert value(result) == 7
 
 
-def test_a_sync_of_files_does_not_import_pandas(tmp_path, workbook):
+def test_a_sync_of_files_imports_neither_pandas_nor_openpyxl(tmp_path, workbook):
     import subprocess
     import sys
 
@@ -140,9 +140,9 @@ def test_a_sync_of_files_does_not_import_pandas(tmp_path, workbook):
             "           Query.of('s', FileQuery(source='s', sheet='Notes', cell='B3'))]\n"
             "out = conn.fetch(queries, parse_period('2026-Q4'), datetime.datetime(2026, 11, 15))\n"
             "assert all(hasattr(r, 'value') for r in out.values()), out\n"
-            "print('pandas' in sys.modules)")
+            "print('pandas' in sys.modules, 'openpyxl' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=Path(__file__).parent.parent)
-    assert out.stdout.strip() == "False", out.stderr
+    assert out.stdout.strip() == "False False", out.stderr
 
 
 def test_bad_date_in_date_column_names_the_row(tmp_path):
