@@ -5,7 +5,6 @@ and reports through the loader's collector, `out.add(path, message, hint)`, whic
 """
 from __future__ import annotations
 
-import math
 from datetime import date
 from typing import Any, Optional, Protocol
 
@@ -31,13 +30,10 @@ def period_of(raw: Any) -> Optional[Period]:
 
 
 def _num(value: Any) -> Optional[float]:
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        return None
-    try:
-        number = float(value)
-    except OverflowError:
-        return None
-    return number if math.isfinite(number) else None
+    """The value as a finite float, else None (the loader's own number reading)."""
+    from mapping.loader import _number
+
+    return _number(value)
 
 
 def _day(key: Any) -> Optional[date]:

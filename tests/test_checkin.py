@@ -26,14 +26,6 @@ from mapping.loader import load_config
 W47, W48, W49 = (datetime(2026, 11, d, 12, 0, tzinfo=timezone.utc) for d in (16, 23, 30))
 
 
-@pytest.fixture(autouse=True)
-def checkin_schema(monkeypatch):
-    """Stores open at migration 0004 (the check-ins), also while connectors.history.HEAD still names 0003."""
-    import connectors.history as history
-    if history.HEAD < "0004":
-        monkeypatch.setattr(history, "HEAD", "0004")
-
-
 CONFIG = """\
 period: 2026-Q4
 history: sqlite:///history.db

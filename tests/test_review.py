@@ -27,14 +27,6 @@ from mapping.review import LESSONS, verdict
 AFTER = datetime(2027, 1, 5, 7, 0, tzinfo=timezone.utc)
 
 
-@pytest.fixture(autouse=True)
-def checkin_schema(monkeypatch):
-    """Stores open at migration 0004 (the check-ins), also while connectors.history.HEAD still names 0003."""
-    import connectors.history as history
-    if history.HEAD < "0004":
-        monkeypatch.setattr(history, "HEAD", "0004")
-
-
 CONFIG = """\
 period: 2026-Q4
 history: sqlite:///history.db
