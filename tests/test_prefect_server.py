@@ -207,6 +207,7 @@ def test_two_teams_deployed_and_run_by_two_workers_on_a_real_server(prefect_serv
     seen += [log.message for run_logs in logs_of.values() for log in run_logs]
     seen += [str(artifact.data) for artifact in artifacts]
     assert any("synced 8 KRs" in text for text in seen)
+    assert any(log.message == "using global concurrency limits: okr-sync-sql" for log in logs_of[a.id])  # --limit sql=1 in force
     assert not any(canary in text for text in seen)
     leaked = [line for i in (1, 2) for line in (tmp_path / f"worker{i}.log").read_text().splitlines() if canary in line]
     assert not leaked, leaked[:5]
