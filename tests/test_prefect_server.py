@@ -217,7 +217,8 @@ def test_two_teams_deployed_and_run_by_two_workers_on_a_real_server(prefect_serv
     ours = [log.message for log in logs_of[b.id] if log.level >= 40 and "Traceback" not in log.message]
     assert any(line.startswith("sources failed: quality.") and "\n" not in line for line in ours), ours
     tracebacks = [log.message for log in logs_of[b.id] if "Traceback" in log.message]
-    assert all(str(ROOT) not in tb and "FailedRun: sources failed: quality." in tb for tb in tracebacks), tracebacks
+    ours_code = [f"{ROOT}/{package}/" for package in ("flows", "connectors", "mapping")]  # a venv may live in the checkout
+    assert all(not any(path in tb for path in ours_code) and "FailedRun: sources failed: quality." in tb for tb in tracebacks), tracebacks
 
     # a schedule removed from the config is removed from the server by the next deploy
     plant_b = teams / "plant-b.yaml"
