@@ -47,6 +47,12 @@ def redact(text: str, secrets: Iterable[str]) -> str:
     return text
 
 
+def inert(text: str) -> str:
+    """Text from configs and sources made harmless for chat markup: `<!channel>`, `<@U1>` and `<url|label>` are
+    Slack commands and `<at>`/HTML are Teams markup, so angle brackets become look-alike ‹ › (readable everywhere)."""
+    return text.replace("<", "‹").replace(">", "›")
+
+
 def load_block(name: str) -> Any:
     """The Prefect notification block `<block type>/<block name>` (read from the Prefect API)."""
     from prefect.blocks.core import Block
@@ -98,7 +104,7 @@ def send_alerts(config: Config, history: Any, results: Mapping[str, KRResult], s
     secrets = secret_values(config, env)
     sent: list[Alert] = []
     for alert in loud:
-        safe = Alert(alert.kind, alert.subject, alert.old, alert.new, redact(alert.title, secrets), redact(alert.text, secrets))
+        safe = Alert(alert.kind, alert.subject, alert.old, alert.new, inert(redact(alert.title, secrets)), inert(redact(alert.text, secrets)))
         if blocks and deliver(safe, blocks):
             history.remember_alerts([alert], run_id, now, notified=True)
             sent.append(safe)

@@ -176,6 +176,13 @@ def test_secrets_of_the_config_are_masked_in_every_message(tmp_path):
     assert redact("cannot connect to postgresql://okr:hunter2-canary@db/erp", secret_values(config, env)) == "cannot connect to ***"
 
 
+def test_chat_markup_in_titles_and_errors_is_made_inert():
+    from connectors.notify import inert
+
+    assert inert('KR "Ship <!channel> <@U024BE7LH> <https://evil.example|click>"') == 'KR "Ship ‹!channel› ‹@U024BE7LH› ‹https://evil.example|click›"'
+    assert inert("plain text & numbers 5 > 3") == "plain text & numbers 5 › 3"
+
+
 class FakeBlock:
     def __init__(self, fail: bool = False):
         self.sent: list[tuple[str, str]] = []
