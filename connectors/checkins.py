@@ -13,7 +13,7 @@ a formula.
 from __future__ import annotations
 
 import io
-from datetime import datetime
+from datetime import date, datetime
 from pathlib import Path
 from typing import Any, Iterable, Mapping, Optional
 
@@ -76,6 +76,18 @@ class CheckinStore:
             rows = conn.execute(sa.select(c.kr_id, c.value, c.progress, c.status)
                                 .where(self._where(), c.week == week, c.checked_in_at.is_not(None)))
             return {r.kr_id: Snapshot(r.kr_id, r.value, r.progress, r.status or "no_data") for r in rows}
+
+    def last_checkin(self, up_to_week: str) -> dict[str, tuple[date, float]]:
+        """Each KR's value at the newest check-in of a week up to `up_to_week` (and the day it was taken): what the
+        dashboard's "change since the last check-in" is measured from. Empty when there was none."""
+        shown = [w for w in self.weeks() if w <= up_to_week]
+        if not shown:
+            return {}
+        c = checkins.c
+        with self.history._reading() as conn:
+            rows = conn.execute(sa.select(c.kr_id, c.value, c.checked_in_at)
+                                .where(self._where(), c.week == shown[-1], c.checked_in_at.is_not(None), c.value.is_not(None)))
+            return {r.kr_id: (r.checked_in_at.date(), r.value) for r in rows}
 
     def entries(self, week: str) -> dict[str, Entry]:
         """The owner entries read back for `week`, per KR."""

@@ -249,7 +249,8 @@ def _kr(kr: KRLine, axis: DayAxis, timezone: str) -> str:
     stale = (f'<div class="sub err">since <span class="nw">{_e(_when(kr.stale_since, timezone))}</span></div>'
              if kr.stale_since is not None and kr.status == "stale" else "")
     change_text = kr.change_text
-    change = (f'{_e(change_text)}<div class="sub">since <span class="nw">{kr.change_since}</span></div>'
+    basis = "check-in " if kr.change_basis == "check-in" else ""
+    change = (f'{_e(change_text)}<div class="sub">since {basis}<span class="nw">{kr.change_since}</span></div>'
               if change_text and kr.change_since else '<span class="sub">—</span>')
     progress = ("—" if kr.progress is None else
                 f'{_bar(kr.status, kr.progress, kr.expected)} {_pct(kr.progress)}'

@@ -393,7 +393,8 @@ def run_sync(config: Config, now: datetime | None = None, *, as_of: Optional[dat
         points = max([output.history_points for output in config.outputs if output.kind == "sheets"], default=HISTORY_POINTS)
         series = history.recent([kr.id for _, kr in config.key_results()], points, up_to=ev.day) if history else {}
         tables = build_report(config, results, objectives, series, ev.day, points)
-        dashboard = build_dashboard(config, results, objectives, series, now, ev.day)
+        dashboard = build_dashboard(config, results, objectives, series, now, ev.day,
+                                    checkins=last_checkins(history, ev.day) if history else None)
         outcome = SyncOutcome(run_id, now, period, results, objectives, tables, plan, dashboard=dashboard)
         if write:
             assert history is not None
@@ -427,6 +428,17 @@ def run_sync(config: Config, now: datetime | None = None, *, as_of: Optional[dat
                 except HistoryError:
                     log.warning("could not close run %s in the history ledger", run_id)
             history.close()
+
+
+def last_checkins(history: HistoryStore, day: date) -> dict[str, tuple[date, float]]:
+    """Each KR's (day, value) at the newest weekly check-in up to `day`'s ISO week; empty without one."""
+    from connectors.checkins import CheckinStore
+
+    week = "{}-W{:02d}".format(*day.isocalendar()[:2])
+    try:
+        return CheckinStore(history).last_checkin(week)
+    except HistoryError:  # a store not upgraded yet (read-only preview): no check-ins to compare with
+        return {}
 
 
 def load_register(config: Config, context: Context) -> tuple[Config, object]:

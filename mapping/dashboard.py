@@ -75,6 +75,7 @@ class KRLine:
     stale_since: Optional[datetime]
     stale_reason: str
     rule: str = ""  # the target as a rule where a number does not say it (a compliance KR: "≤ 2% in 8 of 10 weeks")
+    change_basis: str = ""  # what `change` is measured from: "check-in" (the last weekly check-in) or "recorded day"
 
     @property
     def current_text(self) -> str:
@@ -132,9 +133,13 @@ def _trend(kr_id: str, result: KRResult, series: Mapping[str, Sequence[tuple[dat
 
 def build_dashboard(config: Config, results: dict[str, KRResult], objectives: list[ObjectiveResult],
                     series: Optional[Mapping[str, Sequence[tuple[date, float]]]], now: datetime,
-                    today: Optional[date] = None, title: Optional[str] = None) -> Dashboard:
+                    today: Optional[date] = None, title: Optional[str] = None,
+                    checkins: Optional[Mapping[str, tuple[date, float]]] = None) -> Dashboard:
     """The dashboard of one sync. `series` is each KR's recorded history (before today); today's fresh values
-    are laid over it on `today`, so trends and changes already show this sync."""
+    are laid over it on `today`, so trends and changes already show this sync.
+
+    `checkins` holds each KR's (day, value) at the last weekly check-in: the change is measured from it (what
+    the weekly meeting compares with); without a check-in, from the previous recorded day."""
     series = series or {}
     today = today or now.date()
     period = config.period_obj()
@@ -147,13 +152,17 @@ def build_dashboard(config: Config, results: dict[str, KRResult], objectives: li
             earlier = [(day, value) for day, value in trend if day < today]
             change_since = earlier[-1][0] if earlier and r.value is not None else None
             change = r.value - earlier[-1][1] if change_since is not None and r.value is not None else None
+            basis = "recorded day" if change_since is not None else ""
+            if checkins and kr.id in checkins and r.value is not None:
+                change_since, base = checkins[kr.id]
+                change, basis = r.value - base, "check-in"
             status = display_status(r)
             krs.append(KRLine(
                 objective.id, objective.title, kr.id, kr.title, kr.owner or objective.owner or "", kr.type,
                 TYPE_LABELS.get(kr.type, kr.type), kr.committed, kr.unit, kr.baseline, kr.target, r.value, r.progress,
                 r.score, r.expected, status, STATUS_LABELS[status], change, change_since, trend, r.source, r.query,
                 _naive(r.as_of, config.timezone), _naive(r.stale_since, config.timezone), r.error or "",
-                _rule(kr),
+                _rule(kr), basis,
             ))
     lines = []
     for entry in objectives:

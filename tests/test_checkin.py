@@ -10,7 +10,7 @@ Values are computed by hand from the CSV rows each week adds (2026-Q4: 92 days f
 from __future__ import annotations
 
 import json
-from datetime import datetime, timezone
+from datetime import date, datetime, timezone
 from pathlib import Path
 
 import pytest
@@ -327,3 +327,18 @@ def test_the_checkin_flow_names_what_it_wrote(prefect_harness, okrs):
     state = checkin_okrs(str(okrs), now=W47, return_state=True)
     assert state.is_completed(), state.message
     assert state.message == f"check-in 2026-W47 of 2 KRs written to {okrs.parent / 'out' / 'summary-checkins.xlsx'}"
+
+
+def test_the_dashboard_measures_change_from_the_last_checkin(okrs):
+    from flows.pipeline import run_sync
+
+    folder = okrs.parent
+    add_rows(folder, ("2026-11-16", "signups", 50), ("2026-11-16", "defects", 5))
+    run_checkin(load_config(okrs), W47)  # the Monday meeting saw 50 signups
+    add_rows(folder, ("2026-11-17", "signups", 58), ("2026-11-18", "signups", 61))
+    run_sync(load_config(okrs), datetime(2026, 11, 17, 12, 0, tzinfo=timezone.utc))  # a daily sync records 58
+    outcome = run_sync(load_config(okrs), datetime(2026, 11, 18, 12, 0, tzinfo=timezone.utc))
+    board = {kr.kr_id: kr for kr in outcome.dashboard.krs}
+    # 61 now: +11 since the check-in of Nov 16 (not +3 since the day before)
+    assert (board["signups"].change, board["signups"].change_since, board["signups"].change_basis) == (11, date(2026, 11, 16), "check-in")
+    assert board["defects"].change == 0 and board["defects"].change_basis == "check-in"

@@ -127,3 +127,19 @@ objectives:
     results = {"weekly": result("weekly", "q", 1.5, 0.5, 0.5, "on_track")}
     board = build_dashboard(config, results, rollup(config, results), {}, NOW, date(2026, 11, 16))
     assert board.krs[0].target_text == "≤ 2% in 8 of 10 weeks" and board.krs[0].type_label == "Compliance"
+
+
+def test_change_is_measured_from_the_last_checkin_when_there_was_one(write_config):
+    config = load_config(write_config(CONFIG))
+    results = {"defect-rate": result("defect-rate", "company", 0.4, 1.0, 1.0, "done"),
+               "otd": result("otd", "company", 90.0, 2 / 7, 0.29, "off_track"),
+               "energy": result("energy", "line-1", 1.8, 0.5, 0.5, "on_track"),
+               "audit": result("audit", "line-1", None, None, None, "no_data")}
+    series = {"defect-rate": [(date(2026, 11, 14), 0.55)]}
+    board = build_dashboard(config, results, rollup(config, results), series, NOW, date(2026, 11, 16),
+                            checkins={"defect-rate": (date(2026, 11, 9), 0.9), "audit": (date(2026, 11, 9), 0.0)})
+    krs = {kr.kr_id: kr for kr in board.krs}
+    assert (krs["defect-rate"].change, krs["defect-rate"].change_since, krs["defect-rate"].change_basis) == (
+        pytest.approx(-0.5), date(2026, 11, 9), "check-in")
+    assert krs["audit"].change is None  # no value now: nothing to compare
+    assert krs["otd"].change is None and krs["otd"].change_basis == ""  # no check-in and no earlier day
