@@ -84,7 +84,7 @@ def main() -> None:
             times, cpu = [], []
             for _ in range(args.runs):
                 start, start_cpu = time.perf_counter(), time.process_time()
-                write_html(dashboard, None, path)
+                write_html(dashboard, path)
                 times.append(time.perf_counter() - start)
                 cpu.append(time.process_time() - start_cpu)
             size = path.stat().st_size / 1024 / 1024

@@ -388,6 +388,13 @@ class HistoryStore:
             return list(conn.execute(sa.select(runs).where(runs.c.workspace == self.scope.workspace)
                                      .order_by(runs.c.started_at.desc()).limit(limit)))
 
+    def last_run(self, kind: str, status: str = "completed") -> Optional[Any]:
+        """The newest run of `kind` with `status` in the scope's workspace and period (e.g. the review already written)."""
+        with self._reading() as conn:
+            return conn.execute(sa.select(runs).where(runs.c.workspace == self.scope.workspace, runs.c.period == self.scope.period,
+                                                      runs.c.kind == kind, runs.c.status == status)
+                                .order_by(runs.c.started_at.desc()).limit(1)).first()
+
     def run_kr(self, kr_id: str) -> Optional[Any]:
         """The ledger row of the newest run that evaluated `kr_id` (value, raw value, query as sent, gate)."""
         with self._reading() as conn:

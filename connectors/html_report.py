@@ -313,12 +313,9 @@ def render_html(dashboard: Dashboard, title: Optional[str] = None) -> str:
         '</main></body></html>\n')
 
 
-def write_html(dashboard: Optional[Dashboard], tables: Optional[Sequence[object]], path: Path | str,
+def write_html(dashboard: Optional[Dashboard], path: Path | str,
                title: Optional[str] = None) -> Path:
-    """Write the report to `path` atomically (the previous file stays on any failure) and return the path.
-
-    `tables` (the detail tables) are accepted for symmetry with the other writers; the dashboard holds everything shown.
-    """
+    """Write the report to `path` atomically (the previous file stays on any failure) and return the path."""
     path = Path(path)
     if dashboard is None:
         raise OutputError(f"cannot write HTML report {path}: no dashboard was built for this run; run a sync (not a preview)")

@@ -349,7 +349,7 @@ def publish(config: Config, tables: list[Table], context: Optional[Context] = No
             written.append(f"https://docs.google.com/spreadsheets/d/{key}")
         elif output.kind == "html":
             from connectors.html_report import write_html
-            written.append(write_html(dashboard, tables, config.resolve_path(output.path), title=output.title))
+            written.append(write_html(dashboard, config.resolve_path(output.path), title=output.title))
     return written
 
 

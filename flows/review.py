@@ -59,9 +59,8 @@ def reviewed_at(config: Config, env: Optional[Mapping[str, str]] = None) -> Opti
     if history is None:
         return None
     try:
-        period = config.period_obj().name
-        done = [run for run in history.runs(limit=200) if run.kind == "review" and run.status == "completed" and run.period == period]
-        return done[0].started_at if done else None
+        done = history.last_run("review")
+        return done.started_at if done is not None else None
     finally:
         history.close()
 

@@ -296,6 +296,7 @@ class Config(StrictModel):
 
     _file: Path = PrivateAttr(Path("okrs.yaml"))
     _register: Any = PrivateAttr(None)  # the parsed register (rows, manual values), set by mapping.loader.apply_register
+    _lines: dict = PrivateAttr(default_factory=dict)  # key path -> line in the file, kept by the loader for later messages (lint)
 
     @property
     def file(self) -> Path:

@@ -224,8 +224,10 @@ def lint_file(config: Config, **kwargs: object) -> list[Finding]:
     from mapping.errors import ConfigError
     from mapping.yaml_lines import load_yaml_with_lines
 
-    try:
-        _, lines = load_yaml_with_lines(config.file)
-    except ConfigError:
-        lines = {}
+    lines = config._lines  # kept by the loader: the file is not read twice
+    if not lines:
+        try:
+            _, lines = load_yaml_with_lines(config.file)
+        except ConfigError:
+            lines = {}
     return lint(config, lines, **kwargs)  # type: ignore[arg-type]

@@ -459,6 +459,7 @@ def load_config(path: str | Path, env: Mapping[str, str] | None = None, check_en
     if out.problems or config is None:
         raise ConfigError(_dedupe(out.problems))
     config._file = path
+    config._lines = lines
     for _, kr in config.key_results():
         if kr.metric is not None:
             for metric in kr.metric.leaves():
@@ -567,6 +568,7 @@ def apply_register(config: Config, rows: Any) -> Config:
         raise ConfigError(_dedupe(out.problems))
     merged = config.model_copy(update={"objectives": objectives})
     merged._file = config._file
+    merged._lines = config._lines
     kr_ids = {kr.id for _, kr in merged.key_results()}
     warnings = [f"{where} row {reg.kr_rows[kr_id]}: KR {kr_id!r} has no metric in okrs.metrics; it is shown without a measured value"
                 + (" (it has a manual value)" if kr_id in reg.manual else "")

@@ -228,7 +228,7 @@ def test_trend_uses_the_shared_day_axis_and_the_krs_own_range():
 # ---------------------------------------------------------------- writing the file
 
 def test_written_atomically_with_normal_permissions(tmp_path):
-    path = write_html(dashboard_of([kr_line()]), [], tmp_path / "out" / "report.html")
+    path = write_html(dashboard_of([kr_line()]), tmp_path / "out" / "report.html")
     assert path == tmp_path / "out" / "report.html"
     umask = os.umask(0)
     os.umask(umask)
@@ -237,11 +237,11 @@ def test_written_atomically_with_normal_permissions(tmp_path):
 
 
 def test_a_failed_write_leaves_the_previous_report_and_no_temp_file(tmp_path):
-    path = write_html(dashboard_of([kr_line(title="old")]), [], tmp_path / "report.html")
+    path = write_html(dashboard_of([kr_line(title="old")]), tmp_path / "report.html")
     before = path.read_bytes()
     with mock.patch("connectors.atomic.os.replace", side_effect=OSError(28, "No space left on device")):
         with pytest.raises(OutputError) as error:
-            write_html(dashboard_of([kr_line(title="new")]), [], path)
+            write_html(dashboard_of([kr_line(title="new")]), path)
     message = str(error.value)
     assert "HTML report" in message and "previous file was left unchanged" in message and "\n" not in message
     assert path.read_bytes() == before and os.listdir(tmp_path) == ["report.html"]
@@ -251,9 +251,9 @@ def test_an_unwritable_path_and_a_missing_dashboard_are_one_line_errors(tmp_path
     blocker = tmp_path / "file"
     blocker.write_text("x")
     with pytest.raises(OutputError, match=r"^cannot write HTML report .*out\.html: .*check the output path"):
-        write_html(dashboard_of([kr_line()]), [], blocker / "out.html")
+        write_html(dashboard_of([kr_line()]), blocker / "out.html")
     with pytest.raises(OutputError, match="no dashboard"):
-        write_html(None, [], tmp_path / "out.html")
+        write_html(None, tmp_path / "out.html")
 
 
 # ---------------------------------------------------------------- in a real browser

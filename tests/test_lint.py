@@ -354,3 +354,13 @@ def test_rules_do_not_mutate_the_config(tmp_path):
     before = copy.deepcopy(config.model_dump())
     lint_file(config)
     assert config.model_dump() == before
+
+
+def test_lint_uses_the_line_map_of_the_load_and_does_not_read_the_file_again(tmp_path):
+    data = good()
+    data["period"] = "2026-11"
+    path = write(tmp_path, data)
+    config = load_config(path, check_env=False)
+    (tmp_path / "okrs.yaml").unlink()  # gone after the load: lint still names the line
+    (finding,) = lint_file(config)
+    assert finding.rule == "monthly-period" and finding.line == 1
