@@ -208,8 +208,6 @@ def schema() -> None:
 
 
 def _run(config_path: Path, as_of: Optional[str], write: bool, show_all: bool = False, fmt: str = "table") -> None:
-    from rich.live import Live
-
     from flows.pipeline import run_sync
     from flows.run_view import SourceProgress, result_rows, show_result
     day = _parse_day(as_of)
@@ -225,6 +223,7 @@ def _run(config_path: Path, as_of: Optional[str], write: bool, show_all: bool = 
         if outcome is not None:
             pass
         elif progress.live:
+            from rich.live import Live  # a terminal only: the live view is not drawn in logs and pipes
             with Live(progress, console=err.real, refresh_per_second=4, transient=True):
                 outcome = run_sync(config, as_of=day, write=write, progress=progress.on_step, events=progress.on_source)
         else:

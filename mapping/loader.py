@@ -18,7 +18,7 @@ from mapping.formula import FormulaSyntaxError, parse_formula
 from mapping.kr_kinds_check import check_kr_kinds, period_of
 from mapping.period import PeriodError, parse_period
 from mapping.quality import parse_max_change
-from mapping.sources import KINDS
+from mapping.sources import KINDS, SourceBase
 from mapping.yaml_lines import dotted, line_of, load_yaml_with_lines
 
 METRIC_COMMON_KEYS = {"source"}
@@ -42,7 +42,9 @@ def _keys_at(root: type[BaseModel], loc: tuple) -> list[str]:
     while parts:
         current = _unwrap(current)
         origin = get_origin(current)
-        if isinstance(current, type) and issubclass(current, BaseModel):
+        if current is SourceBase and parts[0] in KINDS:  # a source block: its kind's tag comes first, as in a union
+            current = KINDS[parts.pop(0)].source_model
+        elif isinstance(current, type) and issubclass(current, BaseModel):
             field = current.model_fields.get(parts.pop(0))
             if field is None:
                 return []

@@ -2,7 +2,9 @@
 from __future__ import annotations
 
 import copy
-from typing import Any
+from typing import Annotated, Any, Union
+
+from pydantic import Field, TypeAdapter
 
 from mapping.config import GATE_KEYS, Config, Metric
 from mapping.sources import KINDS
@@ -12,6 +14,10 @@ def config_schema() -> dict[str, Any]:
     """The schema of Config, where `metric` is one of the kinds' query shapes or a formula, each with the quality gate keys."""
     schema = Config.model_json_schema(mode="validation")
     defs = schema.setdefault("$defs", {})
+    sources = TypeAdapter(Annotated[Union[tuple(kind.source_model for kind in KINDS.values())],  # type: ignore[misc]
+                                    Field(discriminator="kind")]).json_schema(ref_template="#/$defs/{model}")
+    defs.update(sources.pop("$defs", {}))
+    schema["properties"]["sources"]["additionalProperties"] = sources  # validated per kind (mapping.sources), described as one union
     own = Metric.model_json_schema()
     metric_props = own["properties"] if "properties" in own else own["$defs"]["Metric"]["properties"]
     gate = {key: metric_props[key] for key in GATE_KEYS}

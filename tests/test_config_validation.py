@@ -71,6 +71,45 @@ def test_unknown_metric_key_is_checked_against_its_source_kind(write_config):
     assert "required key is missing" in messages
 
 
+def test_unknown_source_key_gets_a_did_you_mean_from_its_own_kind(write_config):
+    text = GOOD.replace("  mes: {kind: sql, url_env: MES_URL}",
+                        "  mes: {kind: sql, url_env: MES_URL, dialct: postgresql}\n"
+                        "  jira: {kind: jira, url: 'https://acme.atlassian.net', deploymnt: cloud, pat_env: PAT}")
+    found = {p.message: p for p in problems(write_config(text), env={**ENV, "PAT": "x"})}
+    assert found["unknown key 'dialct'"].hint == "did you mean 'dialect'?"
+    assert (found["unknown key 'dialct'"].line, found["unknown key 'dialct'"].path) == (3, "sources.mes.dialct")
+    assert found["unknown key 'deploymnt'"].hint == "did you mean 'deployment'?"
+    assert (found["unknown key 'deploymnt'"].line, found["unknown key 'deploymnt'"].path) == (4, "sources.jira.deploymnt")
+
+
+@pytest.mark.parametrize("block, message", [
+    ("{url_env: MES_URL}", "source has no 'kind'"),
+    ("{kind: [sql], url_env: MES_URL}", "unknown source kind \"['sql']\""),
+    ("{kind: 7, url_env: MES_URL}", "unknown source kind '7'"),
+    ("just-text", "Input should be a valid dictionary or object to extract fields from"),
+])
+def test_a_source_block_without_a_usable_kind_is_named_at_its_line(write_config, block, message):
+    path = write_config(GOOD.replace("  mes: {kind: sql, url_env: MES_URL}", f"  mes: {block}"))
+    found = [p for p in problems(path) if p.path.startswith("sources.mes")]
+    assert found and found[0].line == 3, [str(p) for p in found]
+    assert message in found[0].message
+
+
+def test_a_config_loads_only_the_source_kinds_it_uses():
+    """Models of kinds a config does not use are not built (their modules are never imported)."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parent.parent
+    code = ("import sys\nfrom mapping.loader import load_config\n"
+            "load_config('examples/factory/okrs.yaml', check_env=False)\n"
+            "print(sorted(m for m in sys.modules if m.startswith('mapping.sources.') or m == 'jmespath'))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=root)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "['mapping.sources.base', 'mapping.sources.file', 'mapping.sources.sheets', 'mapping.sources.sql']"
+
+
 def test_unknown_source_names_close_match(write_config):
     path = write_config(GOOD.replace("          source: mes", "          source: mess"))
     (problem,) = problems(path)

@@ -2,10 +2,12 @@
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any, Optional, Union
+from functools import cached_property
+from typing import Annotated, Any, Callable, Mapping, Optional, Union
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, field_validator
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|m|h|d|w)?\s*$")
 _UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
@@ -78,3 +80,24 @@ def one_of_pair(model: BaseModel, key: str) -> None:
 def secret_field(what: str) -> Any:
     """The `<key>_secret` sibling of a `<key>_env` field."""
     return Field(None, description=f"instead of the env var: name of a Prefect Secret block holding {what}")
+
+
+# (raw query fields, raw source block, environment) -> [(key, message, hint)]: checks that need the source.
+QueryCheck = Callable[[Mapping[str, Any], Mapping[str, Any], Mapping[str, str]], list[tuple[str, str, str]]]
+
+
+@dataclass(frozen=True)
+class Kind:
+    """A source kind: how its connection is configured and what one of its queries looks like."""
+
+    name: str
+    source_model: type[BaseModel]
+    query_model: type[BaseModel]
+    check_query: Optional[QueryCheck] = None
+
+    @cached_property
+    def source_adapter(self) -> TypeAdapter:
+        """Validates a source block of this kind, with errors located under the kind's tag as a union of
+        all kinds would place them (sources.<name>.<kind>.<key>), so messages and line numbers do not
+        depend on how many kinds are loaded."""
+        return TypeAdapter(Annotated[Union[self.source_model], Field(discriminator="kind")])  # type: ignore[arg-type]

@@ -9,7 +9,7 @@ from typing import Any, Literal, Optional
 
 from pydantic import Field, field_validator, model_validator
 
-from mapping.sources.base import StrictModel, one_of_pair, secret_field
+from mapping.sources.base import Kind, StrictModel, one_of_pair, secret_field
 from mapping.sources.rest import HttpSettings, check_jmespath
 
 TableAgg = Literal["single", "first", "last", "sum", "mean", "min", "max", "count"]
@@ -129,3 +129,10 @@ class SupersetQuery(TableQuery):
 
     chart: int = Field(gt=0, description="chart id, as in /explore/?slice_id=12")
     result: int = Field(0, ge=0, description="which query of the chart (0 = the first)")
+
+
+KINDS = (
+    Kind("metabase", MetabaseSource, MetabaseQuery),
+    Kind("powerbi", PowerBISource, PowerBIQuery),
+    Kind("superset", SupersetSource, SupersetQuery),
+)

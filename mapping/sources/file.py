@@ -6,7 +6,7 @@ from typing import Any, Literal, Optional, Union
 
 from pydantic import Field, field_validator, model_validator
 
-from mapping.sources.base import SourceBase, StrictModel
+from mapping.sources.base import Kind, SourceBase, StrictModel
 
 Aggregation = Literal["sum", "mean", "last", "first", "count", "min", "max"]
 _CELL = re.compile(r"^[A-Za-z]{1,3}[1-9][0-9]*$")
@@ -52,3 +52,8 @@ class FileQuery(StrictModel):
         if self.cell and (self.where or self.date_column):
             raise ValueError("where/date_column apply to a column, not to a single cell")
         return self
+
+
+KINDS = (
+    Kind("file", FileSource, FileQuery),
+)

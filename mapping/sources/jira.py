@@ -13,7 +13,7 @@ from urllib.parse import urlparse
 
 from pydantic import Field, field_validator, model_validator
 
-from mapping.sources.base import SourceBase, StrictModel, one_of_pair, secret_field
+from mapping.sources.base import Kind, SourceBase, StrictModel, one_of_pair, secret_field
 
 Measure = Literal["count", "sum", "average", "median", "percentile", "ratio"]
 DURATION_MEASURES = ("average", "median", "percentile")
@@ -302,3 +302,8 @@ def render_jql(template: str, values: dict[str, ParamValue]) -> str:
         out.append(ch)
         i += 1
     return "".join(out)
+
+
+KINDS = (
+    Kind("jira", JiraSource, JiraQuery),
+)

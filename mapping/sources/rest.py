@@ -11,7 +11,7 @@ import jmespath
 from jmespath.exceptions import JMESPathError
 from pydantic import Field, field_validator, model_validator
 
-from mapping.sources.base import SourceBase, StrictModel, one_of_pair, secret_field
+from mapping.sources.base import Kind, SourceBase, StrictModel, one_of_pair, secret_field
 
 TEMPLATE = re.compile(r"\{(start|end|as_of|period)\}")
 _DOTTED = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$")
@@ -133,3 +133,8 @@ class RestQuery(StrictModel):
         if self.body is not None and self.method != "POST":
             raise ValueError("body is sent only with method: POST")
         return self
+
+
+KINDS = (
+    Kind("rest", RestSource, RestQuery),
+)

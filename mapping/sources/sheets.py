@@ -11,7 +11,7 @@ from typing import Any, Literal, Optional
 
 from pydantic import Field, field_validator, model_validator
 
-from mapping.sources.base import SourceBase, StrictModel
+from mapping.sources.base import Kind, SourceBase, StrictModel
 
 Aggregation = Literal["sum", "mean", "count", "last", "first", "min", "max"]
 DEFAULT_CREDENTIALS_ENV = "GOOGLE_APPLICATION_CREDENTIALS"
@@ -163,3 +163,8 @@ class SheetsOutput(GoogleAuth):
         if len(set(tabs)) != len(tabs):
             raise ValueError("dashboard_tab, summary_tab, objectives_tab and history_tab must differ")
         return self
+
+
+KINDS = (
+    Kind("sheets", SheetsSource, SheetsQuery),
+)

@@ -10,7 +10,7 @@ from typing import Any, Literal, Mapping, Optional
 
 from pydantic import Field, field_validator, model_validator
 
-from mapping.sources.base import SourceBase, StrictModel, secret_field
+from mapping.sources.base import Kind, SourceBase, StrictModel, secret_field
 from mapping.sql_guard import DIALECTS, ReadOnlyViolation, guard_sql, guard_sql_any
 
 Dialect = Literal["postgresql", "mysql", "mariadb", "sqlite", "mssql"]
@@ -105,3 +105,8 @@ def check_sql_query(query: Mapping[str, Any], source: Mapping[str, Any], env: Ma
     except ReadOnlyViolation as exc:
         return [("sql", f"query {exc}", "")]
     return []
+
+
+KINDS = (
+    Kind("sql", SqlSource, SqlQuery, check_sql_query),
+)
