@@ -43,9 +43,9 @@ def _construct_mapping(loader: _Loader, node: yaml.MappingNode, deep: bool = Fal
 _Loader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
 
 
-def _walk(root: yaml.Node, lines: dict[tuple, int]) -> None:
+def _walk(root: yaml.Node, lines: dict[tuple, int], prefix: tuple = ()) -> None:
     """Record the line of every key path (iteratively: the depth is bounded, but never by the recursion limit)."""
-    stack: list[tuple[yaml.Node, tuple]] = [(root, ())]
+    stack: list[tuple[yaml.Node, tuple]] = [(root, prefix)]
     while stack:
         node, path = stack.pop()
         lines.setdefault(path, node.start_mark.line + 1)
@@ -57,6 +57,112 @@ def _walk(root: yaml.Node, lines: dict[tuple, int]) -> None:
         elif isinstance(node, yaml.SequenceNode):
             for index in range(len(node.value) - 1, -1, -1):
                 stack.append((node.value[index], path + (index,)))
+
+
+class Unreadable(Exception):
+    """A scalar its tag's constructor cannot read (an explicit !!timestamp on other text, an integer too long)."""
+
+    def __init__(self, node: yaml.Node, error: BaseException):
+        super().__init__(str(error))
+        self.node, self.error = node, error
+
+    def problem(self, file: str) -> Problem:
+        kind, text = self.node.tag.rsplit(":", 1)[-1], self.node.value if isinstance(self.node.value, str) else ""
+        if not text:
+            return Problem(file, self.node.start_mark.line + 1, "", f"unreadable value: not a valid {kind}",
+                           "write ordinary numbers and dates, or remove the explicit !!tag")
+        shown = text if len(text) <= 40 else text[:37] + "..."
+        why = f"an integer of {len(text):,} characters is too long to read" if kind == "int" and len(text) > 4000 else f"not a valid {kind}"
+        return Problem(file, self.node.start_mark.line + 1, "", f"unreadable value {shown!r}: {why}",
+                       "write ordinary numbers and dates, or remove the explicit !!tag")
+
+
+_STR, _MAP, _SEQ, _MERGE = (f"tag:yaml.org,2002:{name}" for name in ("str", "map", "seq", "merge"))
+
+
+class _Builder:
+    """Builds the document as SafeLoader does, and the line of every key path, in one pass over the nodes.
+
+    Plain mappings and lists are built here (PyYAML's generic constructor is most of the load time of
+    a large config); every scalar goes through the loader's own constructor for its tag, and any other
+    tag (!!set, !!omap, an unknown one) through the loader itself, so values and errors are PyYAML's.
+    Merge keys (`<<: *defaults`) work as in PyYAML; an alias is the same object as its anchor. Recursion
+    is safe: _bound has refused documents nested more than MAX_DEPTH deep, aliases included.
+    """
+
+    def __init__(self, loader: _Loader):
+        self.loader, self.lines = loader, {}  # type: ignore[var-annotated]
+        self.built: dict[int, Any] = {}  # id(node) -> its object: an alias yields the anchor's object
+        self.scalars = loader.yaml_constructors
+
+    def value(self, node: yaml.Node, path: tuple) -> Any:
+        done = self.built.get(id(node))
+        if done is not None:
+            _walk(node, self.lines, path)  # the same object, reached by another path: its keys' lines
+            return done
+        if isinstance(node, yaml.ScalarNode):
+            if node.tag == _STR:
+                return node.value
+            constructor = self.scalars.get(node.tag)
+            if constructor is None:
+                return self.construct(node)
+            try:
+                return constructor(self.loader, node)
+            except (ValueError, TypeError, AttributeError, OverflowError) as exc:  # "!!timestamp x", a 5,000-digit int
+                raise Unreadable(node, exc) from None
+        if node.tag == _MAP and isinstance(node, yaml.MappingNode):
+            result: Any = {}
+            self.built[id(node)] = result
+            self.mapping(node, path, result)
+        elif node.tag == _SEQ and isinstance(node, yaml.SequenceNode):
+            result = []
+            self.built[id(node)] = result
+            for index, item in enumerate(node.value):
+                child = path + (index,)
+                self.lines.setdefault(child, item.start_mark.line + 1)
+                result.append(self.value(item, child))
+        else:
+            result = self.construct(node)
+            self.built[id(node)] = result
+            _walk(node, self.lines, path)
+        return result
+
+    def construct(self, node: yaml.Node) -> Any:
+        """Any other tag, by PyYAML itself (its constructors' crashes on hostile text become Unreadable)."""
+        try:
+            return self.loader.construct_object(node, deep=True)
+        except (ValueError, TypeError, AttributeError, OverflowError) as exc:
+            raise Unreadable(node, exc) from None
+
+    def key(self, node: yaml.Node) -> Any:
+        if isinstance(node, yaml.ScalarNode) and node.tag == _STR:
+            return node.value
+        key = self.construct(node)
+        try:
+            hash(key)
+        except TypeError:
+            raise yaml.constructor.ConstructorError("while constructing a mapping", None, "found unhashable key", node.start_mark) from None
+        return key
+
+    def mapping(self, node: yaml.MappingNode, path: tuple, result: dict) -> None:
+        seen: dict[Any, int] = {}
+        for key_node, _ in node.value:
+            if key_node.tag == _MERGE:
+                continue
+            key = self.key(key_node)
+            if key in seen:
+                raise yaml.constructor.ConstructorError(
+                    None, None, f"duplicate key {key!r} (first at line {seen[key]})", key_node.start_mark)
+            seen[key] = key_node.start_mark.line + 1
+        self.loader.flatten_mapping(node)  # merge keys: the merged pairs first, so the mapping's own keys win
+        for key_node, value_node in node.value:
+            key, line = self.key(key_node), key_node.start_mark.line + 1
+            # paths name keys as written (2026-11-30, not a date), as the checks that report on them do
+            child = path + (key_node.value if isinstance(key_node, yaml.ScalarNode) else key,)
+            self.lines[child] = line
+            if child[-1] != key:
+                self.lines.setdefault(path + (key,), line)  # and as read, for paths taken from the data
+            result[key] = self.value(value_node, child)
 
 
 def limit_from_env(name: str, default: int, file: str, env: Mapping[str, str] | None = None) -> int:
@@ -175,19 +281,20 @@ def load_yaml_with_lines(path: Path) -> tuple[Any, dict[tuple, int]]:
     except yaml.YAMLError as exc:
         raise _malformed(file, exc) from None
     loader = _Loader(text)
+    builder = _Builder(loader)
     try:
         node = loader.get_single_node()
-        data = loader.construct_document(node) if node is not None else None
+        data = None
+        if node is not None:
+            builder.lines[()] = node.start_mark.line + 1
+            data = builder.value(node, ())
     except yaml.YAMLError as exc:
         raise _malformed(file, exc) from None
-    except ValueError as exc:  # e.g. an integer of more than 4,300 digits
-        raise ConfigError([Problem(file, None, "", f"unreadable value: {exc}", "write ordinary numbers")]) from None
+    except Unreadable as exc:
+        raise ConfigError([exc.problem(file)]) from None
     finally:
         loader.dispose()
-    lines: dict[tuple, int] = {}
-    if node is not None:
-        _walk(node, lines)
-    return data, lines
+    return data, builder.lines
 
 
 def line_of(lines: dict[tuple, int], path: tuple) -> int | None:
