@@ -37,6 +37,27 @@ def write_config(tmp_path: Path) -> Callable[[str], Path]:
     return write
 
 
+@pytest.fixture
+def sheets_fake(monkeypatch):
+    """A fake Google Sheets API at the HTTP boundary (add spreadsheets to it), with no signed-in client left over."""
+    import responses
+
+    import connectors.sheets_client as sc
+    from fakes.sheets_fake import SheetsFake
+    monkeypatch.setattr(sc, "_CREDENTIALS", {})
+    with responses.RequestsMock(assert_all_requests_are_fired=False) as mock:
+        yield SheetsFake(mock)
+
+
+@pytest.fixture
+def sheets_env() -> dict[str, str]:
+    """The environment of a config whose Google credentials are `credentials_env: SA_KEY` (a service account key)."""
+    import json
+
+    from fakes.sheets_fake import service_account_info
+    return {"SA_KEY": json.dumps(service_account_info())}
+
+
 @pytest.fixture(scope="session")
 def prefect_harness():
     """One temporary Prefect server for every flow test of the session."""

@@ -14,7 +14,6 @@ from datetime import date, datetime, timezone
 from pathlib import Path
 
 import pytest
-import responses
 from openpyxl import load_workbook
 
 from connectors.checkins import CheckinStore
@@ -187,14 +186,9 @@ KEY = "1Checkins00000000000000000000000000000000CC"
 
 
 @pytest.fixture
-def fake(monkeypatch):
-    import connectors.sheets_client as sc
-    from fakes.sheets_fake import SheetsFake
-    monkeypatch.setattr(sc, "_CREDENTIALS", {})
-    with responses.RequestsMock(assert_all_requests_are_fired=False) as mock:
-        fake = SheetsFake(mock)
-        fake.add_spreadsheet(KEY, "OKR summary", {"Dashboard": []})
-        yield fake
+def fake(sheets_fake):
+    sheets_fake.add_spreadsheet(KEY, "OKR summary", {"Dashboard": []})
+    return sheets_fake
 
 
 def counts(fake) -> dict[str, int]:

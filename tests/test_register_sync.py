@@ -2,15 +2,13 @@
 a manual value overriding the source and recorded as manual in history."""
 from __future__ import annotations
 
-import json
 import logging
 import sqlite3
 from datetime import datetime, timezone
 
 import pytest
-import responses
 
-from fakes.sheets_fake import SheetsFake, service_account_info
+from fakes.sheets_fake import SheetsFake
 from flows.pipeline import run_sync
 from mapping.errors import OkrSyncError
 from mapping.loader import load_config
@@ -33,20 +31,16 @@ REGISTER = [
 
 
 @pytest.fixture
-def env():
-    return {"SA_KEY": json.dumps(service_account_info())}
+def env(sheets_env):
+    return sheets_env
 
 
 @pytest.fixture
-def fake(monkeypatch):
-    import connectors.sheets_client as sc
-    monkeypatch.setattr(sc, "_CREDENTIALS", {})
-    with responses.RequestsMock(assert_all_requests_are_fired=False) as mock:
-        fake = SheetsFake(mock)
-        fake.add_spreadsheet(KEY_REG, "OKR register", {"OKRs": REGISTER})
-        fake.add_spreadsheet(KEY_KPI, "KPIs", {"KPIs": [["revenue", 250000], ["nps", 38], ["otd", 85]]})
-        fake.add_spreadsheet(KEY_OUT, "Summary")
-        yield fake
+def fake(sheets_fake):
+    sheets_fake.add_spreadsheet(KEY_REG, "OKR register", {"OKRs": REGISTER})
+    sheets_fake.add_spreadsheet(KEY_KPI, "KPIs", {"KPIs": [["revenue", 250000], ["nps", 38], ["otd", 85]]})
+    sheets_fake.add_spreadsheet(KEY_OUT, "Summary")
+    return sheets_fake
 
 
 @pytest.fixture

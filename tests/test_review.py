@@ -16,7 +16,6 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 import pytest
-import responses
 from openpyxl import load_workbook
 from typer.testing import CliRunner
 
@@ -124,28 +123,23 @@ def test_verdicts_at_the_edges():
 KEY = "1Review0000000000000000000000000000000000RR"
 
 
-def test_the_google_review_tab_takes_one_read_one_add_and_one_write_then_one_read_and_one_write(okrs, monkeypatch):
-    import connectors.sheets_client as sc
-    from fakes.sheets_fake import SheetsFake, service_account_info
-    monkeypatch.setattr(sc, "_CREDENTIALS", {})
-    env = {"SA_KEY": json.dumps(service_account_info())}
+def test_the_google_review_tab_takes_one_read_one_add_and_one_write_then_one_read_and_one_write(okrs, sheets_fake, sheets_env):
+    env, fake = sheets_env, sheets_fake
     okrs.write_text(CONFIG.replace("  - {kind: xlsx, path: out/summary.xlsx}", f"  - {{kind: sheets, spreadsheet: {KEY}, credentials_env: SA_KEY}}"))
-    with responses.RequestsMock(assert_all_requests_are_fired=False) as mock:
-        fake = SheetsFake(mock)
-        fake.add_spreadsheet(KEY, "OKRs", {"Dashboard": []})
-        run_review(load_config(okrs, env=env), AFTER, env=env)
-        kinds = [k for k, _, _ in fake.log]
-        assert kinds == ["batchGet", "batchUpdate", "values.batchUpdate"]  # Google answers 400 for the absent tab: add it
-        rows = fake.values(KEY, "Review 2026-Q4")
-        lessons = rows[0].index(LESSONS)
-        fake.tab(KEY, "Review 2026-Q4").cells[(5, lessons)] = "=ask customers first"
-        fake.log.clear()
-        run_review(load_config(okrs, env=env), AFTER, env=env)
-        assert fake.log == []  # written once: a second scheduled run asks nothing
-        run_review(load_config(okrs, env=env), AFTER, env=env, force=True)
-        assert [k for k, _, _ in fake.log] == ["batchGet", "values.batchUpdate"]
-        assert fake.values(KEY, "Review 2026-Q4")[5][lessons] == "=ask customers first" and not fake.tab(KEY, "Review 2026-Q4").formulas
-        assert [t.title for t in fake.books[KEY].tabs] == ["Dashboard", "Review 2026-Q4"]
+    fake.add_spreadsheet(KEY, "OKRs", {"Dashboard": []})
+    run_review(load_config(okrs, env=env), AFTER, env=env)
+    kinds = [k for k, _, _ in fake.log]
+    assert kinds == ["batchGet", "batchUpdate", "values.batchUpdate"]  # Google answers 400 for the absent tab: add it
+    rows = fake.values(KEY, "Review 2026-Q4")
+    lessons = rows[0].index(LESSONS)
+    fake.tab(KEY, "Review 2026-Q4").cells[(5, lessons)] = "=ask customers first"
+    fake.log.clear()
+    run_review(load_config(okrs, env=env), AFTER, env=env)
+    assert fake.log == []  # written once: a second scheduled run asks nothing
+    run_review(load_config(okrs, env=env), AFTER, env=env, force=True)
+    assert [k for k, _, _ in fake.log] == ["batchGet", "values.batchUpdate"]
+    assert fake.values(KEY, "Review 2026-Q4")[5][lessons] == "=ask customers first" and not fake.tab(KEY, "Review 2026-Q4").formulas
+    assert [t.title for t in fake.books[KEY].tabs] == ["Dashboard", "Review 2026-Q4"]
 
 
 def test_cli_review_says_when_it_can_run(okrs):

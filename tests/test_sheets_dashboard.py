@@ -10,12 +10,11 @@ import json
 from datetime import datetime, timezone
 
 import pytest
-import responses
 from pydantic import ValidationError
 
 from connectors.sheets_dashboard import KR_HEADER, OBJECTIVE_HEADER, WIDTH, WIDTHS, bar_formula
 from connectors.sheets_sink import rgb
-from fakes.sheets_fake import SheetsFake, service_account_info
+from fakes.sheets_fake import SheetsFake
 from flows.pipeline import run_sync
 from mapping.labels import STATUS_FILLS, STATUS_INKS, STATUS_LABELS, STATUS_ORDER
 from mapping.loader import load_config
@@ -30,19 +29,15 @@ KR_TITLES = {"rev": "Revenue 1M", "nps": "NPS 40+", "churn": "Churn at most 2%",
 
 
 @pytest.fixture
-def env():
-    return {"SA_KEY": json.dumps(service_account_info())}
+def env(sheets_env):
+    return sheets_env
 
 
 @pytest.fixture
-def fake(monkeypatch):
-    import connectors.sheets_client as sc
-    monkeypatch.setattr(sc, "_CREDENTIALS", {})
-    with responses.RequestsMock(assert_all_requests_are_fired=False) as mock:
-        fake = SheetsFake(mock)
-        fake.add_spreadsheet(KEY_KPI, "KPIs", {"KPIs": [["rev", 250000], ["nps", 38], ["churn", 2.5], ["evil", 5], ["pilots", 1]]})
-        fake.add_spreadsheet(KEY_OUT, "OKR summary")  # a new spreadsheet: one tab "Sheet1"
-        yield fake
+def fake(sheets_fake):
+    sheets_fake.add_spreadsheet(KEY_KPI, "KPIs", {"KPIs": [["rev", 250000], ["nps", 38], ["churn", 2.5], ["evil", 5], ["pilots", 1]]})
+    sheets_fake.add_spreadsheet(KEY_OUT, "OKR summary")  # a new spreadsheet: one tab "Sheet1"
+    return sheets_fake
 
 
 def dashboard_config(write_config, krs: tuple[str, ...] = ("rev", "nps", "churn", "evil", "pilots"), extra: str = "") -> str:

@@ -6,15 +6,13 @@ Everything runs against the stateful Sheets fake, which enforces grid limits lik
 """
 from __future__ import annotations
 
-import json
 from datetime import datetime, timezone
 
 import pytest
-import responses
 from google.oauth2.credentials import Credentials
 
 from connectors.sheets_client import BoundedRetryHTTPClient, RateLimiter, SheetsClient, SheetsError
-from fakes.sheets_fake import SheetsFake, service_account_info
+from fakes.sheets_fake import SheetsFake
 from flows.pipeline import run_sync
 from mapping.loader import load_config
 
@@ -32,18 +30,14 @@ KR_ROWS = [
 
 
 @pytest.fixture
-def env():
-    return {"SA_KEY": json.dumps(service_account_info())}
+def env(sheets_env):
+    return sheets_env
 
 
 @pytest.fixture
-def fake(monkeypatch):
-    import connectors.sheets_client as sc
-    monkeypatch.setattr(sc, "_CREDENTIALS", {})
-    with responses.RequestsMock(assert_all_requests_are_fired=False) as mock:
-        fake = SheetsFake(mock)
-        fake.add_spreadsheet(KEY_KPI, "KPIs", {"KPIs": [["revenue", 250000], ["nps", 38]] + [[f"k{i}", i] for i in range(3, 13)]})
-        yield fake
+def fake(sheets_fake):
+    sheets_fake.add_spreadsheet(KEY_KPI, "KPIs", {"KPIs": [["revenue", 250000], ["nps", 38]] + [[f"k{i}", i] for i in range(3, 13)]})
+    return sheets_fake
 
 
 def register_config(write_config, outputs: str = "") -> str:

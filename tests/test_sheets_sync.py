@@ -11,7 +11,6 @@ import re
 from datetime import datetime, timezone
 
 import pytest
-import responses
 from openpyxl import load_workbook
 
 from connectors.sheets_sink import layout_signature, rgb
@@ -34,20 +33,16 @@ def key_json() -> str:
 
 
 @pytest.fixture
-def fake(monkeypatch):
-    import connectors.sheets_client as sc
-    monkeypatch.setattr(sc, "_CREDENTIALS", {})
-    with responses.RequestsMock(assert_all_requests_are_fired=False) as mock:
-        fake = SheetsFake(mock)
-        finance = [["team", "month", "revenue"]]
-        for i in range(100):
-            finance += [[f"t{i}", 46336, i], [f"t{i}", 46340, 2 * i]]  # team t{i}: revenue i + 2i = 3i in November
-        fake.add_spreadsheet(KEY_A, "Finance", {"Finance": finance})
-        kpis = [[f"kpi {i}", i + 0.5] for i in range(100)]
-        kpis[99][1] = EVIL  # a source cell holding formula-looking text
-        fake.add_spreadsheet(KEY_B, "Survey", {"KPIs": kpis})
-        fake.add_spreadsheet(KEY_OUT, "OKR summary")
-        yield fake
+def fake(sheets_fake):
+    finance = [["team", "month", "revenue"]]
+    for i in range(100):
+        finance += [[f"t{i}", 46336, i], [f"t{i}", 46340, 2 * i]]  # team t{i}: revenue i + 2i = 3i in November
+    sheets_fake.add_spreadsheet(KEY_A, "Finance", {"Finance": finance})
+    kpis = [[f"kpi {i}", i + 0.5] for i in range(100)]
+    kpis[99][1] = EVIL  # a source cell holding formula-looking text
+    sheets_fake.add_spreadsheet(KEY_B, "Survey", {"KPIs": kpis})
+    sheets_fake.add_spreadsheet(KEY_OUT, "OKR summary")
+    return sheets_fake
 
 
 def write_okrs(tmp_path, n_a: int = 100, n_b: int = 100, xlsx: bool = True) -> str:
