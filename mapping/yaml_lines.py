@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Callable, Mapping
 
 import yaml
 
@@ -24,19 +24,30 @@ DEFAULT_MAX_NODES = 100_000     # keys, values and list items, every alias count
 MAX_DEPTH = 100                 # nesting of lists and mappings (a config needs about ten)
 
 
+_STR, _MAP, _SEQ, _MERGE = (f"tag:yaml.org,2002:{name}" for name in ("str", "map", "seq", "merge"))
+
+
 class _Loader(getattr(yaml, "CSafeLoader", yaml.SafeLoader)):  # libyaml when present: ~10x faster
     """SafeLoader that refuses duplicate mapping keys (a silent overwrite hides mistakes)."""
 
 
-def _construct_mapping(loader: _Loader, node: yaml.MappingNode, deep: bool = False) -> dict:
+def _refuse_duplicate_keys(node: yaml.MappingNode, key_of: Callable[[yaml.Node], Any]) -> None:
+    """A key written twice in one mapping is an error, with both lines (keys merged in with `<<` may be overridden)."""
     seen: dict[Any, int] = {}
     for key_node, _ in node.value:
-        key = loader.construct_object(key_node, deep=deep)
+        if key_node.tag == _MERGE:
+            continue
+        key = key_of(key_node)
         if key in seen:
             raise yaml.constructor.ConstructorError(
                 None, None, f"duplicate key {key!r} (first at line {seen[key]})", key_node.start_mark
             )
         seen[key] = key_node.start_mark.line + 1
+
+
+def _construct_mapping(loader: _Loader, node: yaml.MappingNode, deep: bool = False) -> dict:
+    """A mapping inside a tag the builder leaves to PyYAML (!!omap, !!set...): duplicates are refused there too."""
+    _refuse_duplicate_keys(node, lambda key_node: loader.construct_object(key_node, deep=deep))
     return loader.construct_mapping(node, deep=deep)
 
 
@@ -75,9 +86,6 @@ class Unreadable(Exception):
         why = f"an integer of {len(text):,} characters is too long to read" if kind == "int" and len(text) > 4000 else f"not a valid {kind}"
         return Problem(file, self.node.start_mark.line + 1, "", f"unreadable value {shown!r}: {why}",
                        "write ordinary numbers and dates, or remove the explicit !!tag")
-
-
-_STR, _MAP, _SEQ, _MERGE = (f"tag:yaml.org,2002:{name}" for name in ("str", "map", "seq", "merge"))
 
 
 class _Builder:
@@ -145,15 +153,7 @@ class _Builder:
         return key
 
     def mapping(self, node: yaml.MappingNode, path: tuple, result: dict) -> None:
-        seen: dict[Any, int] = {}
-        for key_node, _ in node.value:
-            if key_node.tag == _MERGE:
-                continue
-            key = self.key(key_node)
-            if key in seen:
-                raise yaml.constructor.ConstructorError(
-                    None, None, f"duplicate key {key!r} (first at line {seen[key]})", key_node.start_mark)
-            seen[key] = key_node.start_mark.line + 1
+        _refuse_duplicate_keys(node, self.key)
         self.loader.flatten_mapping(node)  # merge keys: the merged pairs first, so the mapping's own keys win
         for key_node, value_node in node.value:
             key, line = self.key(key_node), key_node.start_mark.line + 1
