@@ -16,9 +16,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import resource
 import sqlite3
-import statistics
 import subprocess
 import sys
 import textwrap

@@ -11,7 +11,7 @@ import time
 import uuid
 from dataclasses import dataclass, field, replace
 from datetime import date, timedelta
-from typing import Callable, Mapping, Optional
+from typing import Callable, Mapping
 
 from connectors.base import Connector, Result, SourceError
 from connectors.history import SourceOutcome

@@ -78,7 +78,6 @@ def init_project(directory: Path, template: Optional[str] = None, today: Optiona
     today = today or date.today()
     period = period_for(template, today)
     directory = Path(directory)
-    config = directory / "okrs.yaml"
     data_dir = directory / "data"
     new_data_dir = template is not None and not data_dir.exists()
     (data_dir if template else directory).mkdir(parents=True, exist_ok=True)

@@ -14,7 +14,7 @@ from mapping.config import Config, KeyResult
 from mapping.period import Period
 from mapping.report import _naive
 from mapping.labels import (LEVEL_LABELS, STATUS_FILLS, STATUS_INKS, STATUS_LABELS, STATUS_ORDER, TYPE_LABELS,
-                            compliance_rule, display_status, format_number, format_target, text_bar)
+                            compliance_rule, display_status, format_number, format_target)
 from mapping.results import KRResult
 from mapping.rollup import ObjectiveResult, worst_status
 

@@ -369,7 +369,7 @@ def _check_metric(metric: dict, path: tuple, sources: dict, out: _Collector, env
     if kind is None:
         return
     try:
-        spec = kind.query_model.model_validate(metric)
+        kind.query_model.model_validate(metric)
     except ValidationError as exc:
         out.add_validation(exc, metric, prefix=path, root=kind.query_model)
         return
