@@ -44,6 +44,25 @@ def start(args: list[str], env: dict[str, str], log: Path, cwd: Path) -> subproc
     return subprocess.Popen(args, env=env, cwd=cwd, stdout=log.open("w"), stderr=subprocess.STDOUT, start_new_session=True)
 
 
+def wait_for_children(process: subprocess.Popen, timeout: float = 120) -> None:
+    """Wait until the processes a worker started (one per flow run) have exited. A run is Completed before its
+    process exits, and the process sends its last log lines on the way out: stopping the worker's process group
+    earlier would cut them off."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        children = []
+        for entry in os.listdir("/proc"):
+            if entry.isdigit() and int(entry) != process.pid:
+                try:
+                    if os.getpgid(int(entry)) == process.pid:
+                        children.append(entry)
+                except ProcessLookupError:
+                    pass
+        if not children:
+            return
+        time.sleep(0.5)
+
+
 def stop(process: subprocess.Popen) -> None:
     if process.poll() is None:
         os.killpg(process.pid, signal.SIGTERM)
@@ -160,6 +179,8 @@ def test_two_teams_deployed_and_run_by_two_workers_on_a_real_server(prefect_serv
         runs, limit, deployments = asyncio.run(trigger())
         assert limit.limit == 1
         finished = wait_for_runs(env, list(runs.values()))
+        for worker in workers:
+            wait_for_children(worker)
     finally:
         for worker in workers:
             stop(worker)
@@ -168,11 +189,20 @@ def test_two_teams_deployed_and_run_by_two_workers_on_a_real_server(prefect_serv
     checkin, review = finished[runs["checkin-okrs/plant-a"]], finished[runs["review-okrs/plant-a"]]
     logs_of = {}
 
+    def complete(logs: dict) -> bool:  # the last lines each sync run logs
+        return (any(log.message.startswith("synced 8 KRs") for log in logs.get(a.id, ()))
+                and any(log.message.startswith("sources failed: quality.") for log in logs.get(b.id, ())))
+
     async def details():
         async with PrefectClient(api=env["PREFECT_API_URL"]) as client:
             tasks = await client.read_task_runs(flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[b.id])))
-            for run in (a, b, checkin, review):
-                logs_of[run.id] = await client.read_logs(log_filter=LogFilter(flow_run_id=LogFilterFlowRunId(any_=[run.id])))
+            deadline = time.monotonic() + 60  # logs are sent in batches, the last one as a run's process exits
+            while True:
+                for run in (a, b, checkin, review):
+                    logs_of[run.id] = await client.read_logs(log_filter=LogFilter(flow_run_id=LogFilterFlowRunId(any_=[run.id])))
+                if complete(logs_of) or time.monotonic() > deadline:
+                    break
+                await asyncio.sleep(1)
             artifacts = await client.read_artifacts()
             blocks = await client.read_block_documents()
             return tasks, artifacts, blocks
@@ -206,7 +236,8 @@ def test_two_teams_deployed_and_run_by_two_workers_on_a_real_server(prefect_serv
     seen += [str(d.parameters) + str(d.job_variables) for d in deployments]
     seen += [log.message for run_logs in logs_of.values() for log in run_logs]
     seen += [str(artifact.data) for artifact in artifacts]
-    assert any("synced 8 KRs" in text for text in seen)
+    worker_logs = "\n".join((tmp_path / f"worker{i}.log").read_text()[-2000:] for i in (1, 2))
+    assert any("synced 8 KRs" in text for text in seen), worker_logs  # a lost log batch says why in a worker's log
     assert any(log.message == "using global concurrency limits: okr-sync-sql" for log in logs_of[a.id])  # --limit sql=1 in force
     assert not any(canary in text for text in seen)
     leaked = [line for i in (1, 2) for line in (tmp_path / f"worker{i}.log").read_text().splitlines() if canary in line]
