@@ -8,6 +8,7 @@ from datetime import date, datetime
 from pathlib import Path
 from typing import Any, Callable, Mapping, Protocol, Sequence, Union
 
+from connectors.redaction import remember_secret
 from mapping.config import Query
 from mapping.errors import OkrSyncError
 from mapping.period import Period
@@ -104,6 +105,7 @@ class Context:
         value = self.env.get(name)
         if not value:
             raise SourceError(f"environment variable {name} ({what}) is not set; export it before running")
+        remember_secret(value)
         return value
 
     def credential(self, settings: object, key: str, what: str) -> str:
@@ -112,14 +114,6 @@ class Context:
         if block:
             return secret_block(block, what)
         return self.secret(getattr(settings, f"{key}_env", None) or "", what)
-
-
-_BLOCK_SECRETS: set[str] = set()
-
-
-def block_secrets() -> set[str]:
-    """The values read from Prefect Secret blocks in this process (what alerts and messages must never carry)."""
-    return set(_BLOCK_SECRETS)
 
 
 def secret_block(name: str, what: str) -> str:
@@ -137,7 +131,7 @@ def secret_block(name: str, what: str) -> str:
         value = json.dumps(value)
     if not value:
         raise SourceError(f"Prefect Secret block {name!r} ({what}) is empty")
-    _BLOCK_SECRETS.add(value)
+    remember_secret(value)
     return value
 
 

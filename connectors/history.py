@@ -22,6 +22,7 @@ import sqlalchemy as sa
 from sqlalchemy.exc import SQLAlchemyError
 
 from connectors.base import Context
+from connectors.redaction import safe_url, scrub
 from connectors.sql import first_line, resolve_url
 from mapping.alerts import Alert, AlertState
 from mapping.errors import OkrSyncError
@@ -231,7 +232,7 @@ class HistoryStore:
 
     def _error(self, exc: BaseException, doing: str) -> HistoryError:
         """The error as a user should read it; a damaged file is said to be damaged, with what to do."""
-        message = first_line(exc)
+        message = scrub(first_line(exc))
         if any(mark in message.lower() for mark in _DAMAGED):
             return HistoryError(f"history store {self.safe_url} is damaged ({message}); nothing was recorded or written: "
                                 "restore it from a backup, or move it aside so the next run starts a new history")
@@ -239,7 +240,7 @@ class HistoryStore:
 
     @property
     def safe_url(self) -> str:
-        return self.url.render_as_string(hide_password=True)
+        return safe_url(self.url)
 
     def _is_file(self) -> bool:
         return self.url.get_backend_name() == "sqlite" and bool(self.url.database) and self.url.database != ":memory:"

@@ -21,6 +21,7 @@ from jira import JIRA, JIRAError
 from jira.resilientsession import parse_errors
 
 from connectors.base import Context, RetriableError, SourceError
+from connectors.redaction import remember_basic_auth, scrub
 from mapping.sources.jira import JiraSource
 
 log = logging.getLogger("okr_sync.jira")
@@ -68,6 +69,7 @@ def build_client(settings: JiraSource, context: Context) -> MemoJIRA:
     else:
         auth = {"basic_auth": (context.credential(settings, "email", "Jira account email"),
                                context.credential(settings, "token", "Jira API token"))}
+        remember_basic_auth(*auth["basic_auth"])
     return MemoJIRA(server=settings.url, options={"check_update": False}, get_server_info=False,
                     max_retries=0, timeout=settings.timeout_seconds, logging=False, **auth)
 
@@ -102,13 +104,16 @@ def retry_after_seconds(response: Optional[requests.Response], now: Optional[dat
 def jira_says(exc: JIRAError) -> str:
     """Jira's own error messages (errorMessages / errors), one line, bounded."""
     messages: list[str] = []
-    if exc.response is not None:
+    response = exc.response
+    if response is not None:
         try:
-            messages = [m for m in parse_errors(exc.response) if m]
-        except Exception:  # noqa: BLE001 - an unparsable body just means no message
-            messages = []
+            if "x-authentication-denied-reason" not in response.headers:
+                response.json()  # Jira says what went wrong in JSON; another body is a proxy's page, maybe echoing the request
+            messages = [m for m in parse_errors(response) if m]
+        except Exception:  # noqa: BLE001 - an unparsable body just means no message from Jira
+            messages = ["not Jira's JSON error (a proxy, gateway or single sign-on page may be answering)"] if response.text.strip() else []
     text = "; ".join(" ".join(str(m).split()) for m in messages)
-    return text[:500]
+    return scrub(text[:500])
 
 
 def translate(exc: JIRAError, settings: JiraSource, what: str) -> SourceError:
@@ -185,7 +190,7 @@ class JiraCaller:
                 raise JiraUnavailableError(f"Jira kept failing ({problem}) for {what} after {settings.retries} retries",
                                            retry_after=asked) from None
             wait = asked if asked is not None else BACKOFF_SECONDS * 2 ** attempt
-            log.warning("Jira %s for %s; retry %d/%d in %.1fs", problem, what, attempt + 1, settings.retries, wait)
+            log.warning("Jira %s for %s; retry %d/%d in %.1fs", scrub(problem), what, attempt + 1, settings.retries, wait)
             with self._lock:
                 self.waits.append(wait)
             self.sleep(wait)

@@ -12,39 +12,12 @@ import logging
 from datetime import datetime
 from typing import Any, Callable, Iterable, Mapping, Optional
 
-from connectors.base import block_secrets
+from connectors.redaction import scrub, secret_values
 from mapping.alerts import Alert, transitions
 from mapping.config import Config
 from mapping.results import KRResult
 
 log = logging.getLogger("okr_sync")
-MIN_SECRET_LENGTH = 4  # shorter env values (a port, a flag) are not secrets and would mangle numbers if masked
-
-
-def secret_values(config: Config, env: Mapping[str, str]) -> list[str]:
-    """The values of every environment variable the config names in a `*_env` key (what a message must never carry)."""
-    names: set[str] = set()
-
-    def walk(node: Any) -> None:
-        if isinstance(node, dict):
-            for key, value in node.items():
-                if isinstance(key, str) and key.endswith("_env") and isinstance(value, str):
-                    names.add(value)
-                walk(value)
-        elif isinstance(node, (list, tuple)):
-            for item in node:
-                walk(item)
-
-    walk(config.model_dump())
-    values = {env.get(name) or "" for name in names} | block_secrets()
-    return sorted((v for v in values if len(v) >= MIN_SECRET_LENGTH), key=len, reverse=True)
-
-
-def redact(text: str, secrets: Iterable[str]) -> str:
-    """`text` with every secret value replaced by ***."""
-    for secret in secrets:
-        text = text.replace(secret, "***")
-    return text
 
 
 def inert(text: str) -> str:
@@ -104,7 +77,7 @@ def send_alerts(config: Config, history: Any, results: Mapping[str, KRResult], s
     secrets = secret_values(config, env)
     sent: list[Alert] = []
     for alert in loud:
-        safe = Alert(alert.kind, alert.subject, alert.old, alert.new, inert(redact(alert.title, secrets)), inert(redact(alert.text, secrets)))
+        safe = Alert(alert.kind, alert.subject, alert.old, alert.new, inert(scrub(alert.title, secrets)), inert(scrub(alert.text, secrets)))
         if blocks and deliver(safe, blocks):
             history.remember_alerts([alert], run_id, now, notified=True)
             sent.append(safe)

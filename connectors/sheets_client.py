@@ -25,6 +25,7 @@ from gspread.http_client import HTTPClient
 from gspread.utils import a1_to_rowcol
 
 from connectors.base import Context, RetriableError, SourceError
+from connectors.redaction import scrub
 from mapping.sources.sheets import DEFAULT_CREDENTIALS_ENV, GoogleAuth, quote_tab, spreadsheet_key
 
 SCOPES = ["https://www.googleapis.com/auth/spreadsheets"]
@@ -231,9 +232,13 @@ def refusal_reason(exc: BaseException) -> str:
             text = ": ".join(str(body[k]) for k in ("error", "error_description") if isinstance(body, dict) and body.get(k))
         except ValueError:
             text = ""
+    text = re.sub(r":\s*None\.?$", "", text)  # google-auth's "{error}: {description}" without a description
+    if text.startswith("<"):  # a proxy's page: its words, not its markup
+        words = " ".join(re.sub(r"<[^>]*>", " ", text).split())
+        text = f"an HTML page instead of Google's answer{': ' + words if words else ''} (a proxy in between?)"
     if len(text) > 160:
         text = text[:157].rstrip() + "..."
-    return text or type(exc).__name__
+    return scrub(text) or type(exc).__name__
 
 
 def refusal_message(exc: BaseException, email: str, where: str) -> str:

@@ -14,6 +14,7 @@ As of a past day (`period.as_of` set, `:end` already clipped to it) a query must
 """
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass
 from datetime import date, datetime
@@ -29,6 +30,7 @@ from connectors.base import Context, Result, RetriableError, SourceError, count_
 from mapping.config import Query
 from mapping.period import Period
 from mapping.results import Observation
+from connectors.redaction import safe_url
 from connectors.sql_privileges import RoleReport, role_powers
 from connectors.sql_session import read_only_engine, read_only_transaction, source_url
 from mapping.sources.sql import SqlSource
@@ -85,7 +87,11 @@ def to_number(value: Any, what: str) -> float:
     if isinstance(value, bool):
         return float(value)
     if isinstance(value, (int, float, Decimal)):
-        return float(value)
+        number = float(value)
+        if not math.isfinite(number):
+            raise SourceError(f"{what} returned {number}, not a finite number; make the query return a real value "
+                              "(e.g. guard a division with NULLIF(divisor, 0), or filter out infinite rows)")
+        return number
     raise SourceError(f"{what} returned {describe_value(value)}, not a number; cast or aggregate it in SQL")
 
 
@@ -150,7 +156,7 @@ class SqlConnector:
         try:
             return engine.connect()
         except DBAPIError as exc:
-            safe = engine.url.render_as_string(hide_password=True)
+            safe = safe_url(engine.url)
             raise RetriableError(f"source {self.name!r}: cannot connect to {safe}: {first_line(exc)}") from None
 
     def role(self, connection: sa.Connection) -> RoleReport:

@@ -11,6 +11,7 @@ from datetime import datetime
 from typing import Mapping, Optional
 
 from connectors.base import SourceError
+from connectors.redaction import scrub
 from connectors.registry import open_connector
 from flows.pipeline import context_of, load_register, make_plan, now_in, settle
 from mapping.config import Config
@@ -67,5 +68,5 @@ def check_sources(config: Config, now: Optional[datetime] = None, env: Mapping[s
             notes.append(str(exc) if isinstance(exc, SourceError) else f"{type(exc).__name__}: {exc}")
         finally:
             connector.close()
-        checks.append(SourceCheck(name, settings.kind, ok, "; ".join(notes)))  # type: ignore[attr-defined]
+        checks.append(SourceCheck(name, settings.kind, ok, scrub("; ".join(notes))))  # type: ignore[attr-defined]
     return checks

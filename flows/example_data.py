@@ -10,6 +10,7 @@ from typing import Callable, Iterable
 
 from openpyxl import Workbook
 
+from connectors.redaction import safe_url
 from mapping.errors import OkrSyncError
 
 Q4_START, Q4_END = date(2026, 10, 1), date(2026, 12, 31)
@@ -177,7 +178,7 @@ def load_mes_into_database(sqlite_path: Path, url: str, chunk: int = 5000, force
         with engine.begin() as conn:
             existing = [name for name in MES_TABLES if sa.inspect(conn).has_table(name)]
             if existing and not force:
-                shown = engine.url.render_as_string(hide_password=True)
+                shown = safe_url(engine.url)
                 raise ExampleDataExists(f"table{'s' if len(existing) > 1 else ''} {', '.join(existing)} already exist{'' if len(existing) > 1 else 's'} "
                                         f"in {shown}; pass --force to drop and recreate {'them' if len(existing) > 1 else 'it'} with the sample data")
             metadata.drop_all(conn, checkfirst=True)
@@ -195,7 +196,7 @@ def load_mes_into_database(sqlite_path: Path, url: str, chunk: int = 5000, force
                         for key in dates:
                             row[key] = date.fromisoformat(row[key]) if row[key] else None
                     conn.execute(table.insert(), rows)
-        return engine.url.render_as_string(hide_password=True)
+        return safe_url(engine.url)
     finally:
         source.close()
         engine.dispose()

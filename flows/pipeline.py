@@ -6,6 +6,7 @@ are run (Prefect tasks or a thread pool) differs.
 from __future__ import annotations
 
 import logging
+import re
 import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
@@ -17,6 +18,7 @@ from typing import Any, Callable, ContextManager, Mapping, Optional
 from zoneinfo import ZoneInfo
 
 from connectors.base import Context, Result, RetriableError, SourceError, source_message
+from connectors.redaction import scrub
 from connectors.history import HistoryError, HistoryStore, Scope, SourceOutcome
 from connectors.registry import open_connector
 from connectors.xlsx import write_xlsx
@@ -150,7 +152,7 @@ def _settle(name: str, queries: list[Query], run: Callable[[], dict[Query, Resul
         return {q: error for q in queries}
     except Exception as exc:  # a bug or an unexpected library error must not stop the other sources
         log.debug("source %r failed", name, exc_info=True)
-        error = SourceError(source_message(name, f"unexpected {type(exc).__name__}: {exc}"))
+        error = SourceError(source_message(name, scrub(f"unexpected {type(exc).__name__}: {exc}")))
         return {q: error for q in queries}
     missing = SourceError(f"source {name!r} gave no answer for this query")
     return {q: answers.get(q, missing) for q in queries}
@@ -208,8 +210,8 @@ class SyncOutcome:
         """One line: the stale KRs grouped by their error, each error said once."""
         stale = self.stale_krs
         by_error: dict[str, list[str]] = {}
-        for r in stale:
-            by_error.setdefault(r.error, []).append(r.kr_id)
+        for r in stale:  # a formula KR fails with its input's source error: the same cause, said once
+            by_error.setdefault(re.sub(r"^formula input '[^']*': ", "", r.error), []).append(r.kr_id)
         groups = [f"{error} (KR{'s' if len(ids) > 1 else ''} {', '.join(ids)})" for error, ids in by_error.items()]
         return f"{len(stale)} KR(s) stale because their source failed: " + "; ".join(groups)
 

@@ -17,6 +17,7 @@ from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
 
+from connectors.base import source_message
 from mapping.rollup import SEVERITY
 
 FULL_TABLE_UP_TO = 40  # KRs; a larger config gets the summary unless --all
@@ -67,7 +68,7 @@ class SourceProgress:
             text = f"{entry.state} in {entry.seconds:.1f} s" + (f": {entry.detail}" if entry.detail else "")
         else:
             text = f"{entry.state} ({entry.detail}), {time.monotonic() - entry.started:.0f} s" if entry.detail else entry.state
-        return f"source {source!r}: {text}"
+        return source_message(source, text)
 
     def __rich__(self) -> Group:
         with self._lock:

@@ -13,7 +13,8 @@ from pathlib import Path
 import pytest
 
 from connectors.history import HistoryStore
-from connectors.notify import redact, secret_values, send_alerts
+from connectors.notify import send_alerts
+from connectors.redaction import scrub, secret_values
 from flows.pipeline import history_scope, run_sync
 from mapping.alerts import AlertState, max_age, transitions
 from mapping.errors import ConfigError
@@ -172,8 +173,10 @@ def test_bad_alert_settings_name_the_line_and_what_to_write(tmp_path):
 def test_secrets_of_the_config_are_masked_in_every_message(tmp_path):
     config = load_config(write(tmp_path), check_env=False)
     env = {"ERP_URL": "postgresql://okr:hunter2-canary@db/erp", "UNRELATED": "not-named-in-the-config"}
-    assert secret_values(config, env) == ["postgresql://okr:hunter2-canary@db/erp"]
-    assert redact("cannot connect to postgresql://okr:hunter2-canary@db/erp", secret_values(config, env)) == "cannot connect to ***"
+    secrets = secret_values(config, env)
+    assert {"postgresql://okr:hunter2-canary@db/erp", "hunter2-canary"} <= set(secrets) and "not-named-in-the-config" not in secrets
+    assert scrub("cannot connect to postgresql://okr:hunter2-canary@db/erp", secrets) == "cannot connect to ***"
+    assert scrub("password authentication failed (hunter2-canary)", secrets) == "password authentication failed (***)"
 
 
 def test_chat_markup_in_titles_and_errors_is_made_inert():

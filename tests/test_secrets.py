@@ -113,7 +113,7 @@ outputs:
 def test_values_read_from_secret_blocks_are_masked_in_alert_messages(monkeypatch, write_config):
     from prefect.blocks.system import Secret
 
-    from connectors.notify import redact, secret_values
+    from connectors.redaction import scrub, secret_values
 
     class Stored:
         def get(self):
@@ -123,4 +123,4 @@ def test_values_read_from_secret_blocks_are_masked_in_alert_messages(monkeypatch
     settings = RestSource(kind="rest", base_url=API, auth="bearer", token_secret="bi-token")
     assert Context().credential(settings, "token", "token") == "blk-s3cr3t-value"
     config = load_config(write_config("period: 2026-Q4\nobjectives:\n  - {id: o, title: O, key_results: [{id: k, title: K, baseline: 0, target: 1}]}\n"), env={})
-    assert redact("HTTP 401 for blk-s3cr3t-value", secret_values(config, {})) == "HTTP 401 for ***"
+    assert scrub("HTTP 401 for blk-s3cr3t-value", secret_values(config, {})) == "HTTP 401 for ***"

@@ -203,8 +203,10 @@ def test_refusal_reasons_from_every_shape_of_refresh_error():
     body = {"error": "invalid_grant", "error_description": "Invalid JWT Signature."}
     assert refusal_reason(RefreshError("invalid_grant: Invalid JWT Signature.", body)) == "invalid_grant: Invalid JWT Signature."
     assert refusal_reason(RefreshError(json.dumps(body))) == "invalid_grant: Invalid JWT Signature."  # no details extracted
-    assert refusal_reason(RefreshError("<html>\n<body>Bad   gateway</body>\n</html>")) == "<html> <body>Bad gateway</body> </html>"
+    assert refusal_reason(RefreshError("<html>\n<body>Bad   gateway</body>\n</html>")) == "an HTML page instead of Google's answer: Bad gateway (a proxy in between?)"
     assert refusal_reason(RefreshError()) == "RefreshError"
+    # the token endpoint answered {"error": "invalid_grant"}: google-auth formats the missing description as None
+    assert refusal_reason(RefreshError("invalid_grant: None", {"error": "invalid_grant"})) == "invalid_grant"
     assert len(refusal_reason(RefreshError("x" * 500))) == 160
     skew = RefreshError("invalid_grant: Invalid JWT: Token must be a short-lived token (60 minutes) and in a reasonable timeframe. "
                         "Check your iat and exp values in the JWT claim.", {})
