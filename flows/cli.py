@@ -4,9 +4,10 @@ from __future__ import annotations
 import json
 import os
 import sys
+from contextlib import contextmanager
 from datetime import date
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any, Iterator, Optional
 
 # pydantic scans every installed package's entry points for plugins on its first validation (~60 ms of
 # each start); okr-sync uses none. A user who wants a pydantic plugin sets the variable to their own list.
@@ -24,9 +25,11 @@ EXIT_CODES = """Exit codes:
      validate --connect: a source failed or its database role may write;
      backfill: some KR could not be evaluated on some day
   2  invalid config or command line (nothing fetched, recorded or written);
-     validate --strict, lint --strict: a lint finding
+     validate --strict, lint --strict: a lint finding;
+     deploy: PREFECT_API_URL not set
   3  history damaged or not writable, an output or the register could not
-     be written or read, or an internal error (rerun with --debug)"""
+     be written or read, a file operation refused, the Prefect API not
+     reachable, or an internal error (rerun with --debug)"""
 
 
 def _plain_help() -> None:
@@ -105,9 +108,26 @@ def _fail(exc: BaseException) -> None:
     if isinstance(exc, OkrSyncError):
         err.print(f"[red]error:[/red] {escape(str(exc))}", markup=True, highlight=False, soft_wrap=True)
         raise typer.Exit(exc.exit_code)
+    said = _environment_problem(exc)
+    if said:
+        err.print(f"[red]error:[/red] {escape(said)}", markup=True, highlight=False, soft_wrap=True)
+        raise typer.Exit(EXIT_IO)
     err.print(f"[red]internal error:[/red] {type(exc).__name__}: {escape(str(exc))} (rerun with --debug for the traceback)",
               markup=True, highlight=False, soft_wrap=True)
     raise typer.Exit(EXIT_IO)
+
+
+def _environment_problem(exc: BaseException) -> str:
+    """One line for what the machine refused (a file operation, an unreachable Prefect API); "" for a bug."""
+    if isinstance(exc, (FileExistsError, NotADirectoryError)) and exc.filename:  # mkdir where a file is
+        return f"{exc.filename}: a file is in the way where a folder is needed; move it or choose another path"
+    if isinstance(exc, OSError) and exc.strerror:
+        where = f": {exc.filename}" if exc.filename else ""
+        return f"{exc.strerror}{where} ({type(exc).__name__}); check the path and its permissions"
+    if isinstance(exc, RuntimeError) and str(exc).startswith("Failed to reach API"):
+        return (f"cannot reach the Prefect API at PREFECT_API_URL={os.environ.get('PREFECT_API_URL', '')}: start the server "
+                "(prefect server start) or fix the URL; unset PREFECT_API_URL to run without Prefect")
+    return ""
 
 
 def _parse_day(value: Optional[str], option: str = "--as-of") -> Optional[date]:
@@ -209,7 +229,7 @@ def schema() -> None:
 
 def _run(config_path: Path, as_of: Optional[str], write: bool, show_all: bool = False, fmt: str = "table") -> None:
     from flows.pipeline import run_sync
-    from flows.run_view import SourceProgress, result_rows, show_result
+    from flows.run_view import SourceProgress
     day = _parse_day(as_of)
     if fmt not in ("table", "json"):
         raise typer.BadParameter(f"--format {fmt!r}: use table or json")
@@ -224,26 +244,53 @@ def _run(config_path: Path, as_of: Optional[str], write: bool, show_all: bool = 
             pass
         elif progress.live:
             from rich.live import Live  # a terminal only: the live view is not drawn in logs and pipes
-            with Live(progress, console=err.real, refresh_per_second=4, transient=True):
+            with Live(progress, console=err.real, refresh_per_second=4, transient=True), _logs_above_live():
                 outcome = run_sync(config, as_of=day, write=write, progress=progress.on_step, events=progress.on_source)
         else:
             outcome = run_sync(config, as_of=day, write=write, progress=progress.on_step, events=progress.on_source)
     except (typer.BadParameter, typer.Exit):
         raise
     except Exception as exc:  # noqa: BLE001
+        synced = getattr(exc, "outcome", None)  # an output failed after the sync was recorded: show what it computed
+        if synced is not None and not STATE["debug"]:
+            _show_outcome(synced, write, show_all, fmt, getattr(exc, "errors", [str(exc)]))
         _fail(exc)
-    if fmt == "json":
-        sys.stdout.write(json.dumps({"period": outcome.period.name, "now": outcome.now.isoformat(), "ok": outcome.ok,
-                                     "written": [str(p) for p in outcome.written], "key_results": result_rows(outcome)}, indent=2) + "\n")
-    else:
-        show_result(out, outcome, show_all)
-        for path in outcome.written:
-            out.print(f"wrote {path}", markup=False, highlight=False, soft_wrap=True)
-        if not write:
-            out.print("preview: nothing was recorded or written")
+    _show_outcome(outcome, write, show_all, fmt)
     if not outcome.ok:
         err.print(f"[yellow]warning:[/yellow] {escape(outcome.failure_message())}", highlight=False, soft_wrap=True)
         raise typer.Exit(EXIT_STALE)
+
+
+def _show_outcome(outcome: Any, write: bool, show_all: bool, fmt: str, output_errors: Optional[list[str]] = None) -> None:
+    """The result on stdout: the table (or summary) and the outputs written, or JSON for scripts."""
+    from flows.run_view import result_rows, show_result
+    errors = output_errors or []
+    if fmt == "json":
+        sys.stdout.write(json.dumps({"period": outcome.period.name, "now": outcome.now.isoformat(), "ok": outcome.ok and not errors,
+                                     "written": [str(p) for p in outcome.written], "output_errors": errors,
+                                     "key_results": result_rows(outcome)}, indent=2) + "\n")
+        return
+    show_result(out, outcome, show_all)
+    for path in outcome.written:
+        out.print(f"wrote {path}", markup=False, highlight=False, soft_wrap=True)
+    if not write:
+        out.print("preview: nothing was recorded or written")
+
+
+@contextmanager
+def _logs_above_live() -> Iterator[None]:
+    """Log lines (a connector's own retry notice) printed above the live progress view, not into it: rich's Live
+    has replaced sys.stderr with a proxy that does that, but logging's handlers still hold the real stream."""
+    import logging
+    handlers = [h for h in logging.getLogger().handlers if type(h) is logging.StreamHandler]
+    streams = [h.stream for h in handlers]
+    for handler in handlers:
+        handler.setStream(sys.stderr)
+    try:
+        yield
+    finally:
+        for handler, stream in zip(handlers, streams):
+            handler.setStream(stream)
 
 
 def _run_as_flow(config_path: Path, as_of: Optional[date]) -> Any:
@@ -313,7 +360,7 @@ def backfill(config: Path = typer.Argument(..., metavar="FILE", help="okrs.yaml 
 
 @app.command(short_help="Show the recorded series of the config's KRs.")
 def history(config: Path = typer.Argument(..., metavar="FILE", help="okrs.yaml whose history to show"),
-            krs: Optional[list[str]] = typer.Argument(None, metavar="KR...", help="KR ids (default: all)"),
+            krs: Optional[list[str]] = typer.Argument(None, metavar="KR", help="KR ids (default: all)"),
             period: Optional[str] = typer.Option(None, "--period", metavar="PERIOD", help="another period of this config's workspace, e.g. 2026-Q3"),
             fmt: str = typer.Option("table", "--format", metavar="table|csv|json", help="output format")) -> None:
     """Show the recorded series of this config's KRs (with a sparkline per KR in the table)."""
@@ -458,16 +505,18 @@ def _config_files(paths: list[Path]) -> list[Path]:
 
 
 @app.command("deploy", short_help="Create the Prefect deployments (sync, check-in, review) of one or more configs.")
-def deploy_command(paths: list[Path] = typer.Argument(..., metavar="FILE|DIR...", help="okrs.yaml files, or folders of them (one per team)"),
+def deploy_command(paths: list[Path] = typer.Argument(..., metavar="FILE|DIR", help="okrs.yaml files, or folders of them (one per team)"),
                    pool: str = typer.Option("okr-sync", "--pool", metavar="NAME", help="the process work pool the workers poll"),
                    limits: list[str] = typer.Option([], "--limit", metavar="KIND=N",
                                                     help="create or update the global concurrency limit of a source kind, e.g. jira=4 or sheets=10 (repeatable)"),
                    dry_run: bool = typer.Option(False, "--dry-run", help="show the deployments without creating them")) -> None:
     """One sync, check-in and review deployment per config, named after its workspace and scheduled by its `schedule:`
     in its `timezone`; needs PREFECT_API_URL. Workers run them with `prefect worker start --pool NAME`."""
-    from flows.deploy import apply_deployments, apply_limits, parse_limits, plan_deployments
+    from flows.deploy import apply_deployments, apply_limits, parse_limits, plan_deployments, require_api_url
     try:
         wanted_limits = parse_limits(limits)
+        if not dry_run:
+            require_api_url()
         configs = [_load(path, check_env=False) for path in _config_files(paths)]
         plans = plan_deployments(configs)
         for plan in plans:
@@ -548,6 +597,32 @@ def review_command(config: Path = typer.Argument(..., metavar="FILE", help="okrs
         err.print(f"warning: {outcome.sync.failure_message()}", markup=False, highlight=False, soft_wrap=True)
         raise typer.Exit(EXIT_STALE)
 
+def _main() -> int:
+    """Run the command; a command-line mistake (a bad option value, a missing argument) is one line, like every
+    other error, naming the --help to read: "error: Invalid value for '--format': ... (see okr-sync run --help)".
+
+    Click's exceptions are told apart by name: typer 0.29 ships its own copy of click (typer._click)."""
+    try:
+        code = typer.main.get_command(app).main(prog_name="okr-sync", standalone_mode=False)
+    except Exception as exc:
+        kinds = {kind.__name__ for kind in type(exc).__mro__}
+        if "NoArgsIsHelpError" in kinds:  # `okr-sync` alone: the help
+            exc.show()  # type: ignore[attr-defined]
+        elif "UsageError" in kinds:
+            ctx = getattr(exc, "ctx", None)
+            where = f" (see {ctx.command_path} --help)" if ctx is not None else ""
+            sys.stderr.write(f"error: {' '.join(exc.format_message().split())}{where}\n")  # type: ignore[attr-defined]
+        elif "ClickException" in kinds:
+            exc.show()  # type: ignore[attr-defined]
+        elif "Abort" in kinds:
+            sys.stderr.write("aborted\n")
+            return 1
+        else:
+            raise
+        return int(getattr(exc, "exit_code", 2))
+    return code if isinstance(code, int) else 0
+
+
 def main() -> None:
     """Console-script entry point.
 
@@ -558,7 +633,7 @@ def main() -> None:
     """
     code: int = 0
     try:
-        app()
+        code = _main()
     except SystemExit as exc:
         code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
         if exc.code is not None and not isinstance(exc.code, int):

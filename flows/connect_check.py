@@ -15,6 +15,7 @@ from connectors.redaction import scrub
 from connectors.registry import open_connector
 from flows.pipeline import context_of, load_register, make_plan, now_in, settle
 from mapping.config import Config
+from mapping.errors import OkrSyncError
 
 
 @dataclass
@@ -65,7 +66,7 @@ def check_sources(config: Config, now: Optional[datetime] = None, env: Mapping[s
                 notes.insert(0, "used by no KR" + (", connected" if access is not None else " (not opened)"))
         except Exception as exc:  # noqa: BLE001 - one line per source, whatever went wrong
             ok = False
-            notes.append(str(exc) if isinstance(exc, SourceError) else f"{type(exc).__name__}: {exc}")
+            notes.append(str(exc) if isinstance(exc, OkrSyncError) else f"{type(exc).__name__}: {exc}")
         finally:
             connector.close()
         checks.append(SourceCheck(name, settings.kind, ok, scrub("; ".join(notes))))  # type: ignore[attr-defined]

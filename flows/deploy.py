@@ -32,13 +32,32 @@ def limit_name(kind: str) -> str:
     return f"{LIMIT_PREFIX}{kind}"
 
 
+class DeployOptionError(DeployError):
+    """The command line or environment cannot say where or what to deploy (a bad --limit, no PREFECT_API_URL)."""
+
+    exit_code = 2
+
+
+def require_api_url() -> str:
+    """The Prefect API to deploy to (PREFECT_API_URL, from the environment or the active Prefect profile).
+
+    Without one, Prefect would start a temporary local server and the deployments would vanish with it."""
+    from prefect.settings import PREFECT_API_URL
+
+    url = PREFECT_API_URL.value()
+    if not url:
+        raise DeployOptionError("PREFECT_API_URL is not set: point it at the Prefect server the workers poll, e.g. "
+                                "export PREFECT_API_URL=http://127.0.0.1:4200/api (or prefect config set PREFECT_API_URL=...)")
+    return str(url)
+
+
 def parse_limits(options: list[str]) -> dict[str, int]:
     """--limit jira=4 --limit sheets=10 -> {"okr-sync-jira": 4, "okr-sync-sheets": 10}."""
     limits: dict[str, int] = {}
     for option in options:
         match = re.fullmatch(r"\s*([a-z]+)\s*=\s*(\d+)\s*", option)
         if not match or match.group(1) not in LIMIT_KINDS or int(match.group(2)) < 1:
-            raise DeployError(f"--limit {option!r}: write KIND=N with N >= 1 and KIND one of {', '.join(LIMIT_KINDS)}")
+            raise DeployOptionError(f"--limit {option!r}: write KIND=N with N >= 1 and KIND one of {', '.join(LIMIT_KINDS)}")
         limits[limit_name(match.group(1))] = int(match.group(2))
     return limits
 
@@ -96,6 +115,7 @@ def _flow(module_path: str) -> Any:
 
 def apply_deployments(plans: list[DeploymentPlan], pool: str) -> list[str]:
     """Create or update each deployment on the Prefect server (PREFECT_API_URL) for work pool `pool`."""
+    require_api_url()
     from prefect import get_client
     from prefect.deployments.runner import RunnerDeployment
     from prefect.exceptions import ObjectNotFound

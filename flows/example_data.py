@@ -6,7 +6,8 @@ import random
 import sqlite3
 from datetime import date, timedelta
 from pathlib import Path
-from typing import Callable, Iterable
+from contextlib import contextmanager
+from typing import Any, Callable, Iterable, Iterator
 
 from openpyxl import Workbook
 
@@ -172,10 +173,14 @@ def load_mes_into_database(sqlite_path: Path, url: str, chunk: int = 5000, force
         "deliveries", metadata, sa.Column("order_id", sa.String(20), primary_key=True),
         sa.Column("customer", sa.String(50), nullable=False), sa.Column("due_day", sa.Date, nullable=False),
         sa.Column("shipped_day", sa.Date))
-    source = sqlite3.connect(sqlite_path)
-    engine = sa.create_engine(url)
     try:
-        with engine.begin() as conn:
+        engine = sa.create_engine(url)
+    except (sa.exc.ArgumentError, sa.exc.NoSuchModuleError, ImportError) as exc:
+        raise ExampleDatabaseUrlError(f"--postgres {url.split('://')[0]!r}: not a database okr-sync can load the example into "
+                                   f"({type(exc).__name__}); use postgresql+psycopg://user@host/db or mysql+pymysql://user@host/db") from None
+    source = sqlite3.connect(sqlite_path)
+    try:
+        with _reachable(engine) as conn:
             existing = [name for name in MES_TABLES if sa.inspect(conn).has_table(name)]
             if existing and not force:
                 shown = safe_url(engine.url)
@@ -200,6 +205,32 @@ def load_mes_into_database(sqlite_path: Path, url: str, chunk: int = 5000, force
     finally:
         source.close()
         engine.dispose()
+
+
+class ExampleDatabaseError(OkrSyncError):
+    """The database given with --postgres cannot be used (unknown kind, no driver, unreachable, refused)."""
+
+    exit_code = 3
+
+
+class ExampleDatabaseUrlError(ExampleDatabaseError):
+    """--postgres names no database kind okr-sync can load the example into."""
+
+    exit_code = 2
+
+
+@contextmanager
+def _reachable(engine: Any) -> Iterator[Any]:
+    """engine.begin(), with a database error as one line naming the database (password hidden) and what to check."""
+    import sqlalchemy as sa
+
+    try:
+        with engine.begin() as conn:
+            yield conn
+    except sa.exc.DBAPIError as exc:
+        reason = " ".join(str(exc.orig or exc).split())[:300]
+        raise ExampleDatabaseError(f"cannot load the example into {safe_url(engine.url)}: {reason}; check that the server runs "
+                                   "and the user may create tables there") from None
 
 
 EXAMPLES: dict[str, Callable[..., list[Path]]] = {"factory": make_factory}  # (directory, until, force=False) -> files created

@@ -17,6 +17,7 @@ from contextlib import nullcontext
 from typing import Any, Callable, ContextManager, Mapping, Optional
 from zoneinfo import ZoneInfo
 
+from connectors.atomic import OutputError
 from connectors.base import Context, Result, RetriableError, SourceError, source_message
 from connectors.redaction import scrub
 from connectors.history import HistoryError, HistoryStore, Scope, SourceOutcome
@@ -124,7 +125,8 @@ def fetch_with_retries(config: Config, name: str, queries: list[Query], period: 
                 raise
             wait = max(delays[attempt], exc.retry_after or 0.0)
             message = source_message(name, str(exc))
-            log.warning("%s; retry %d/%d in %.1fs", message, attempt + 1, len(delays), wait)
+            if events is _no_events:  # else whoever listens shows the retry (a progress line, a flow run's log)
+                log.warning("%s; retry %d/%d in %.1fs", message, attempt + 1, len(delays), wait)
             events(name, "retry", f"retry {attempt + 1}/{len(delays)}: {message.split(': ', 1)[-1]}", wait)
             sleep(wait)
     raise AssertionError("unreachable")
@@ -341,18 +343,35 @@ def publish(config: Config, tables: list[Table], context: Optional[Context] = No
 
     `guard(kind)` wraps each write to a service (under Prefect: a slot of that kind's global concurrency limit)."""
     written: list[Path | str] = []
+    failed: list[str] = []
     for output in config.outputs:
-        if output.kind == "xlsx":
-            written.append(write_xlsx(tables, config.resolve_path(output.path), dashboard, title=output.title))
-        elif output.kind == "sheets":
-            from connectors.sheets_sink import SheetsSink
-            with guard("sheets"):
-                key = SheetsSink(output, context or context_of(config)).write(tables, dashboard)
-            written.append(f"https://docs.google.com/spreadsheets/d/{key}")
-        elif output.kind == "html":
-            from connectors.html_report import write_html
-            written.append(write_html(dashboard, config.resolve_path(output.path), title=output.title))
+        try:
+            if output.kind == "xlsx":
+                written.append(write_xlsx(tables, config.resolve_path(output.path), dashboard, title=output.title))
+            elif output.kind == "sheets":
+                from connectors.sheets_sink import SheetsSink
+                with guard("sheets"):
+                    key = SheetsSink(output, context or context_of(config)).write(tables, dashboard)
+                written.append(f"https://docs.google.com/spreadsheets/d/{key}")
+            elif output.kind == "html":
+                from connectors.html_report import write_html
+                written.append(write_html(dashboard, config.resolve_path(output.path), title=output.title))
+        except OkrSyncError as exc:  # one output that cannot be written does not keep the others from being written
+            failed.append(str(exc))
+    if failed:
+        raise OutputsFailed(failed, written)
     return written
+
+
+class OutputsFailed(OutputError):
+    """Some outputs could not be written (each error said once); the others were written (`written`).
+
+    `outcome` is the sync's outcome when the sync got that far (history is recorded before outputs are written)."""
+
+    def __init__(self, errors: list[str], written: list[Path | str]):
+        super().__init__("; ".join(errors) + (f" (written: {', '.join(map(str, written))})" if written else ""))
+        self.errors, self.written = errors, written
+        self.outcome: Optional[SyncOutcome] = None
 
 
 def run_sync(config: Config, now: datetime | None = None, *, as_of: Optional[date] = None, write: bool = True,
@@ -410,11 +429,17 @@ def run_sync(config: Config, now: datetime | None = None, *, as_of: Optional[dat
                 send_alerts(config, history, results, {o.source: o.error if o.failed else "" for o in outcomes}, run_id, now, context.env)
             if publish_outputs:
                 progress("writing outputs")
-                outcome.written = publish(config, tables, context, dashboard, output_guard)
+                failure: Optional[OutputsFailed] = None
+                try:
+                    outcome.written = publish(config, tables, context, dashboard, output_guard)
+                except OutputsFailed as exc:
+                    outcome.written, exc.outcome, failure = exc.written, outcome, exc
                 if config.okrs is not None and config.okrs.write_back and register_client is not None:
                     from connectors.sheets_register import write_register
                     progress("writing the register")
                     write_register(config.okrs, config._register, results, now, register_client)
+                if failure is not None:
+                    raise failure
         status = "completed" if outcome.ok else "failed"
         error = "" if outcome.ok else outcome.failure_message()
         return outcome

@@ -72,8 +72,21 @@ class SourceProgress:
 
     def __rich__(self) -> Group:
         with self._lock:
-            lines = [Text(self._line(name, entry), style="red" if entry.state == "failed" else "") for name, entry in self._sources.items()]
+            lines = [Text(f"{_mark(entry.state)} {self._line(name, entry)}", style="red" if entry.state == "failed" else "")
+                     for name, entry in self._sources.items()]
         return Group(Text(f"{self.step}...", style="bold"), *lines)
+
+
+SPINNER = "⠋⠙⠹⠸⠼⠴⠦⠧⠇⠏"
+
+
+def _mark(state: str) -> str:
+    """A spinner frame while a source works (fetching, waiting to retry), then ✓ or ✗."""
+    if state == "done":
+        return "✓"
+    if state == "failed":
+        return "✗"
+    return SPINNER[int(time.monotonic() * 8) % len(SPINNER)]
 
 
 def result_rows(outcome: Any) -> list[dict[str, Any]]:
@@ -97,10 +110,10 @@ def format_number(value: Any, percent: bool = False) -> str:
 
 def kr_table(title: str, rows: list[dict[str, Any]]) -> Table:
     table = Table(title=title, title_justify="left")
-    table.add_column("KR", no_wrap=True)
+    table.add_column("KR", overflow="fold", min_width=8)  # an id is what `explain` takes: folded, never cut short
     for name in ("Current", "Target", "Progress", "Score"):
-        table.add_column(name, justify="right", no_wrap=True)
-    table.add_column("Status", no_wrap=True)
+        table.add_column(name, justify="right", no_wrap=True, min_width=len(name))
+    table.add_column("Status", overflow="fold", min_width=8)
     for row in rows:
         style = "red" if row["stale"] else STATUS_STYLE[row["status"]]
         table.add_row(escape(row["kr_id"]), format_number(row["value"]), format_number(row["target"]), format_number(row["progress"], True), format_number(row["score"]),
