@@ -115,7 +115,8 @@ alert_state = sa.Table(
 )
 
 _CHUNK = 500
-_DAMAGED = ("file is not a database", "malformed", "disk image", "database corrupt", "not a database")
+_DAMAGED = ("file is not a database", "malformed", "disk image", "database corrupt", "not a database",
+            "no such table", "no such column", "has no column named")  # SQLite: a table of the current schema is gone
 
 
 class HistoryError(OkrSyncError):
@@ -256,11 +257,24 @@ class HistoryStore:
             return "0001"
         return current
 
+    def _known(self, current: Optional[str]) -> None:
+        """Refuse a schema revision this release does not know: a newer okr-sync wrote it, and reading or writing it
+        as if it were older (or empty) would lose or corrupt its history."""
+        if current is None or current == HEAD:
+            return
+        known = {path.name.split("_", 1)[0] for path in (MIGRATIONS / "versions").glob("[0-9]*_*.py")}
+        if current not in known:
+            raise HistoryError(f"history store {self.safe_url} has schema revision {current!r}, which this okr-sync does not know "
+                               f"(it knows up to {HEAD}): a newer okr-sync wrote it; upgrade okr-sync (pip install -U okr-sync), "
+                               "nothing was read or written")
+
     def migrate(self) -> None:
         """Bring the schema to the newest revision (creating it, or upgrading an older one in place)."""
         with self.engine.connect() as conn:
-            if self.revision(conn) == HEAD:  # the everyday case: no lock, no Alembic import
-                return
+            current = self.revision(conn)
+        if current == HEAD:  # the everyday case: no lock, no Alembic import
+            return
+        self._known(current)
         from alembic import command
         from alembic.config import Config as AlembicConfig
         with self.engine.begin() as conn:
@@ -290,6 +304,11 @@ class HistoryStore:
         try:
             with store._reading() as conn:
                 current = store.revision(conn)
+        except HistoryError:
+            store.close()
+            raise
+        try:
+            store._known(current)
         except HistoryError:
             store.close()
             raise

@@ -33,7 +33,15 @@ def _refuse_existing(paths: Iterable[Path], force: bool) -> None:
 
 
 def _publish(temp: Path, path: Path, force: bool) -> None:
-    """Move the finished temp file into place: replace with force, else only if `path` still does not exist."""
+    """Move the finished temp file into place: replace with force, else only if `path` still does not exist.
+    Whatever happens, no temp file is left behind."""
+    try:
+        _move(temp, path, force)
+    finally:
+        temp.unlink(missing_ok=True)
+
+
+def _move(temp: Path, path: Path, force: bool) -> None:
     if force:
         temp.replace(path)
         return
@@ -144,6 +152,10 @@ def make_factory(directory: Path, until: date, force: bool = False) -> list[Path
     """Everything examples/factory/okrs.yaml reads. Refuses (ExampleDataExists, nothing written) when one of
     the files exists already, unless `force`."""
     mes, survey = directory / "mes.db", directory / "quality.xlsx"
+    folders = [str(p) for p in (mes, survey) if p.is_dir()]
+    if folders:  # not even --force replaces a folder: nothing is written
+        raise ExampleDataExists(f"{', '.join(folders)} {'is a folder' if len(folders) == 1 else 'are folders'} where the sample "
+                                "data goes; move it aside or choose another --dir")
     _refuse_existing([mes, survey], force)  # both checked before either is written
     return [make_mes_db(mes, until, force=force), make_survey_xlsx(survey, until, force=force)]
 

@@ -399,6 +399,7 @@ def run_sync(config: Config, now: datetime | None = None, *, as_of: Optional[dat
                           ev.day if ev.past else None)
     outcomes: list[SourceOutcome] = []
     status, error = "failed", "the run stopped before it finished"
+    failing = False
     try:
         if config.okrs is not None:
             progress("reading the OKR register")
@@ -445,16 +446,22 @@ def run_sync(config: Config, now: datetime | None = None, *, as_of: Optional[dat
         return outcome
     except BaseException as exc:
         error = f"{type(exc).__name__}: {exc}" if not isinstance(exc, OkrSyncError) else str(exc)
+        failing = True
         raise
     finally:
         if history is not None:
-            if write:
-                try:
+            try:
+                if write:
                     history.finish_run(run_id, datetime.now(ZoneInfo(config.timezone)), status,
                                        len(config.key_results()), outcomes, error)
-                except HistoryError:
-                    log.warning("could not close run %s in the history ledger", run_id)
-            history.close()
+            except HistoryError as exc:
+                if not failing:  # the history store broke during the run: say so (exit 3), never "synced"
+                    said = str(exc).replace("; nothing was recorded or written:", "; this run's values and outputs were written, "
+                                            f"but its entry in the run ledger ({run_id}) could not be closed:")
+                    raise HistoryError(said) from None
+                log.warning("could not close run %s in the history ledger: %s", run_id, exc)
+            finally:
+                history.close()
 
 
 def last_checkins(history: HistoryStore, day: date) -> dict[str, tuple[date, float]]:

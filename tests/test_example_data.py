@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from datetime import date
+from pathlib import Path
 
 import pytest
 from typer.testing import CliRunner
@@ -74,3 +75,25 @@ def test_example_command_refuses_to_overwrite_with_one_line_and_exit_code_2(tmp_
     errors = [line for line in result.output.splitlines() if line.strip()]
     assert len(errors) == 1 and "already exist" in errors[0] and "--force" in errors[0]
     assert snapshot(tmp_path) == before
+
+
+@pytest.mark.parametrize("folder", ["mes.db", "quality.xlsx"])
+def test_a_folder_where_sample_data_goes_is_refused_even_with_force_and_nothing_is_written(tmp_path, folder):
+    from flows.example_data import ExampleDataExists, make_factory
+
+    (tmp_path / folder).mkdir()
+    with pytest.raises(ExampleDataExists, match=f"{folder} is a folder where the sample data goes; move it aside"):
+        make_factory(tmp_path, date(2026, 11, 27), force=True)
+    assert sorted(p.name for p in tmp_path.iterdir()) == [folder]  # no sample file, no temp file
+
+
+def test_a_failed_move_into_place_leaves_no_temp_file(tmp_path, monkeypatch):
+    from flows import example_data
+
+    def refuse(self, target):
+        raise PermissionError(13, "Permission denied", str(target))
+
+    monkeypatch.setattr(Path, "replace", refuse)
+    with pytest.raises(PermissionError):
+        example_data.make_factory(tmp_path, date(2026, 11, 27), force=True)
+    assert list(tmp_path.iterdir()) == []

@@ -350,3 +350,50 @@ def test_a_malformed_sqlite_history_is_a_one_line_error_with_exit_3_and_nothing_
     assert result.exit_code == 3, result.output
     assert "is damaged (" in result.stderr and "malformed" in result.stderr and "Traceback" not in result.output
     assert (tmp_path / "history.db").read_bytes() == bytes(data) and not (tmp_path / "out").exists()
+
+
+def _cli(*args: str):
+    from typer.testing import CliRunner
+
+    from flows.cli import app
+    return CliRunner().invoke(app, list(args), env={"PREFECT_API_URL": ""})
+
+
+@pytest.mark.parametrize("command", [["run"], ["preview"], ["history"], ["explain", None]])
+def test_a_history_written_by_a_newer_okr_sync_is_refused_never_read_as_empty(tmp_path, command):
+    path = _factory_like(tmp_path)
+    run_sync(load_config(path), at("2026-10-01"))
+    with sqlite3.connect(tmp_path / "history.db") as db:
+        db.execute("UPDATE alembic_version SET version_num = '0099'")
+    before = (tmp_path / "history.db").read_bytes()
+    kr = load_config(path).key_results()[0][1].id
+    result = _cli(command[0], str(path), *([kr] if len(command) > 1 else []))
+    assert result.exit_code == 3, result.output
+    assert "has schema revision '0099', which this okr-sync does not know" in result.stderr and "upgrade okr-sync" in result.stderr
+    assert "no history recorded" not in result.output and "Traceback" not in result.output
+    assert (tmp_path / "history.db").read_bytes() == before
+
+
+def test_a_history_missing_a_table_is_said_to_be_damaged(tmp_path):
+    path = _factory_like(tmp_path)
+    run_sync(load_config(path), at("2026-10-01"))
+    with sqlite3.connect(tmp_path / "history.db") as db:
+        db.execute("DROP TABLE okr_observations")
+    result = _cli("run", str(path))
+    assert result.exit_code == 3
+    assert "is damaged (" in result.stderr and "no such table: okr_observations" in result.stderr
+    assert "restore it from a backup, or move it aside" in result.stderr
+
+
+def test_a_history_that_breaks_while_the_run_is_closed_fails_the_run(tmp_path, monkeypatch):
+    path = _factory_like(tmp_path)
+
+    def broken(self, *args, **kwargs):
+        raise self._error(sqlite3.DatabaseError("database disk image is malformed"), "cannot close the run")
+
+    monkeypatch.setattr(HistoryStore, "finish_run", broken)
+    result = _cli("run", str(path))
+    assert result.exit_code == 3, result.output
+    said = result.stderr
+    assert "is damaged (database disk image is malformed)" in said and "its entry in the run ledger" in said
+    assert "could not be closed: restore it from a backup, or move it aside" in said
