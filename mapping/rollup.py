@@ -39,6 +39,15 @@ def objective_status(results: list[KRResult]) -> str:
     return worst_status([r.status for r in results if r.value is not None])
 
 
+def relative_weights(weights: list[float]) -> list[float]:
+    """Each weight's share of the total (summing to 1), computed so that no weight a config may hold (up to the
+    largest float) overflows the sum: 1.7e308 and 1.7e308 are half and half."""
+    largest = max(weights)
+    scaled = [w / largest for w in weights] if largest > 0 else [1.0] * len(weights)
+    total = sum(scaled)
+    return [w / total for w in scaled]
+
+
 def rollup(config: Config, results: dict[str, KRResult]) -> list[ObjectiveResult]:
     """Weighted mean of KR scores per objective (unmeasured KRs count as 0), in alignment-tree order."""
     kr_owner = {kr.id: objective.id for objective, kr in config.key_results()}
@@ -52,9 +61,9 @@ def rollup(config: Config, results: dict[str, KRResult]) -> list[ObjectiveResult
 
     def visit(objective: Objective, depth: int) -> None:
         krs = objective.key_results
-        total_weight = sum(kr.weight for kr in krs)
-        score = sum(kr.weight * (results[kr.id].score or 0.0) for kr in krs) / total_weight
-        progress = sum(kr.weight * (results[kr.id].progress or 0.0) for kr in krs) / total_weight
+        weights = relative_weights([kr.weight for kr in krs])
+        score = sum(w * (results[kr.id].score or 0.0) for w, kr in zip(weights, krs))
+        progress = sum(w * (results[kr.id].progress or 0.0) for w, kr in zip(weights, krs))
         status = objective_status([results[kr.id] for kr in krs])
         parent_objective = kr_owner.get(objective.aligns_to) if objective.aligns_to else None
         out.append(ObjectiveResult(objective, round(score, 4), round(progress, 4), status, depth, objective.aligns_to, parent_objective,

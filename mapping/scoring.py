@@ -18,7 +18,8 @@ def clamp(value: float, low: float = 0.0, high: float = 1.0) -> float:
 
 def linear_progress(current: float, baseline: float, target: float) -> float:
     """clamp((current - baseline) / (target - baseline), 0, 1); direction comes from the numbers."""
-    return clamp((current - baseline) / (target - baseline))
+    # halved first, so that numbers near the largest float (1.7e308 to -1.7e308) do not overflow the differences
+    return clamp((current / 2 - baseline / 2) / (target / 2 - baseline / 2))
 
 
 def progress_of(kr: KeyResult, current: float) -> float:

@@ -108,3 +108,19 @@ def test_unreached_milestone_turns_at_risk_late_in_the_period():
     assert status_of(milestone, 0.0, 0.8, BANDS) == "at_risk"
     assert status_of(milestone, 0.0, 1.0, BANDS) == "off_track"
     assert status_of(milestone, 1.0, 0.2, BANDS) == "done"
+
+
+def test_progress_of_numbers_near_the_largest_float_does_not_overflow():
+    from mapping.scoring import linear_progress
+
+    assert linear_progress(0.0, -1.7e308, 1.7e308) == 0.5  # the difference of the ends is beyond the largest float
+    assert linear_progress(1.7e308, -1.7e308, 1.7e308) == 1.0
+    assert linear_progress(0.25, 0.0, 1.0) == 0.25
+
+
+def test_objective_weights_near_the_largest_float_share_the_score_like_any_other_weights():
+    from mapping.rollup import relative_weights
+
+    assert relative_weights([1.7e308, 1.7e308]) == [0.5, 0.5]  # the sum would be infinite
+    assert relative_weights([1.0, 3.0]) == [0.25, 0.75]
+    assert relative_weights([1e-300, 1e-300, 2e-300]) == [0.25, 0.25, 0.5]
