@@ -22,7 +22,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from connectors.atomic import OutputError, atomic_output
 from connectors.history import HistoryStore, _chunks, _utc_naive, metadata, upsert
-from mapping.checkin import Entry, Snapshot
+from mapping.checkin import Entry, Snapshot, week_of_tab
 from mapping.report import Table
 
 checkins = sa.Table(
@@ -174,8 +174,23 @@ def read_sheets(path: Path, titles: Iterable[str]) -> dict[str, list[list[Any]]]
 _FORMATS = {"number": "#,##0.00", "percent": "0%", "score": "0.00"}
 
 
+def checkin_position(titles: list[str], title: str) -> Optional[int]:
+    """Where a new check-in sheet `title` goes among the sheets `titles` so that check-in sheets read newest first
+    (a back-dated week lands between its neighbours): before the first sheet of an older week, else right after
+    the last sheet of a newer one. None when `title` is no check-in sheet or no other check-in sheet exists."""
+    week = week_of_tab(title)
+    if week is None:
+        return None
+    weeks = [(i, w) for i, t in enumerate(titles) if (w := week_of_tab(t)) is not None and t != title]
+    if not weeks:
+        return None
+    older = [i for i, w in weeks if w < week]
+    return older[0] if older else weeks[-1][0] + 1
+
+
 def write_sheet(path: Path, table: Table) -> Path:
-    """Add or replace the sheet `table.name` (a new one first, a replaced one where it was); other sheets are kept.
+    """Add or replace the sheet `table.name` (a replaced one where it was; a new check-in week among the other weeks,
+    newest first; any other new sheet first); other sheets are kept.
 
     Every text is stored as a string (never a formula); the file is replaced atomically.
     """
@@ -185,9 +200,12 @@ def write_sheet(path: Path, table: Table) -> Path:
 
     if path.exists():
         book = _load(path)
-        index = book.sheetnames.index(table.name) if table.name in book.sheetnames else 0
         if table.name in book.sheetnames:
+            index = book.sheetnames.index(table.name)
             del book[table.name]
+        else:
+            position = checkin_position(book.sheetnames, table.name)
+            index = 0 if position is None else position
     else:
         book, index = Workbook(), 0
         book.remove(book.active)

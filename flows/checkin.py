@@ -27,6 +27,7 @@ from mapping.checkin import (Entry, WeekError, checkin_table, iso_week, read_ent
                              week_of_tab)
 from mapping.config import Config, XlsxOutput
 from mapping.errors import OkrSyncError
+from mapping.period import Period
 from mapping.report import Table
 from mapping.sources.sheets import SheetsOutput, spreadsheet_key
 
@@ -73,8 +74,11 @@ class CheckinOutcome:
     requests: dict[str, int] = field(default_factory=dict)  # Sheets requests per spreadsheet
 
 
-def choose_week(today: date, week: Optional[str]) -> tuple[str, Optional[date]]:
-    """The week to check in (default: today's ISO week) and the day to evaluate as of (None: now)."""
+def choose_week(today: date, week: Optional[str], period: Optional[Period] = None) -> tuple[str, Optional[date]]:
+    """The week to check in (default: today's ISO week) and the day to evaluate as of (None: now).
+
+    A week that ends before `period` starts is refused here, naming --week (the sync's own check names --as-of,
+    which the user never typed)."""
     if week is None:
         return iso_week(today), None
     try:
@@ -83,6 +87,9 @@ def choose_week(today: date, week: Optional[str]) -> tuple[str, Optional[date]]:
         raise RitualError(f"--week: {exc}") from None
     if monday > today:
         raise RitualError(f"--week {week} has not started (today is {today}, in {iso_week(today)}); check in a current or past week")
+    if period is not None and sunday < period.start:
+        raise RitualError(f"--week {week.strip()} ends {sunday}, before period {period.name} starts ({period.start}); "
+                          "check in a week of the period, or the earlier period with its own config")
     return week.strip(), None if sunday >= today else sunday
 
 
@@ -143,7 +150,7 @@ def run_checkin(config: Config, now: Optional[datetime] = None, week: Optional[s
                 env: Optional[Mapping[str, str]] = None, sheets_client: Any = None) -> CheckinOutcome:
     """The whole check-in (see the module docstring); warnings about owners' cells are returned and logged."""
     now = now or now_in(config)
-    week, as_of = choose_week(now.date(), week)
+    week, as_of = choose_week(now.date(), week, config.period_obj())
     places = targets(config)
     sync = run_sync(config, now, as_of=as_of, kind="checkin", publish_outputs=False, env=env)
     history: HistoryStore = open_history(config, context_of(config, env))  # type: ignore[assignment]

@@ -110,6 +110,33 @@ def _arithmetic(kr: KeyResult, value: Optional[float], progress: Optional[float]
     return lines
 
 
+def _ledger_value(value: Optional[float], raw: Optional[float]) -> str:
+    """The value (and raw value) a run recorded, as text: `no value` rather than Python's None for a KR without one."""
+    if value is None:
+        return "no value" + (f" (raw {raw})" if raw is not None else "")
+    return f"value {value}, raw {raw if raw is not None else 'none'}"
+
+
+def _recorded(history: Any, kr_id: str) -> list[str]:
+    """The steps after the arithmetic: the KR's last observations and its last recorded run (numbered by the caller,
+    so the steps stay consecutive whichever of them there is)."""
+    if history is None:
+        return ["no history recorded yet for this config and period"]
+    steps = []
+    recent = history.series(kr_id, limit=7)
+    if recent:
+        steps.append("last observations: " + ", ".join(f"{d.isoformat()} {v:g}" for d, v in recent)
+                     + f"  {text_sparkline([v for _, v in recent])}")
+    else:
+        steps.append("last observations: none yet (no value recorded for this KR in this period)")
+    ledger = history.run_kr(kr_id)
+    if ledger is not None:
+        steps.append(f"last recorded run {ledger.run_id} ({ledger.started_at:%Y-%m-%d %H:%M} UTC): "
+                     f"{_ledger_value(ledger.value, ledger.raw_value)}, params {ledger.params}"
+                     + (f", error {ledger.error}" if ledger.error else ""))
+    return steps
+
+
 def explain(config: Config, kr_id: str, env: Mapping[str, str] | None = None, as_of: Optional[date] = None) -> list[str]:
     """Where KR `kr_id`'s number comes from, step by step, as lines of text (nothing is recorded or written)."""
     context = context_of(config, env)
@@ -157,22 +184,16 @@ def explain(config: Config, kr_id: str, env: Mapping[str, str] | None = None, as
             lines.append("4. quality gate: none configured")
         if result.stale:
             since = result.stale_since.isoformat(timespec="minutes") if result.stale_since else "-"
-            lines.append(f"   stale since {since}: {result.error}; the last good value {result.value} is shown")
-        lines.append(f"5. current value {result.value if result.value is not None else '-'}{(' ' + kr.unit) if kr.unit else ''}")
+            if result.value is not None:
+                lines.append(f"   stale since {since}: {result.error}; the last good value {result.value} is shown")
+            else:
+                lines.append(f"   source failing since {since}: {result.error}; no value recorded yet, so none is shown")
+        lines.append(f"5. current value {result.value}{(' ' + kr.unit) if kr.unit else ''}" if result.value is not None
+                     else "5. no current value: none recorded yet in this period")
         bar = 1.0 if kr.committed else config.status.aspirational_bar
         lines.extend("   " + line for line in _arithmetic(kr, result.value, result.progress, result.expected, result.status, bar,
                                                                 result.extra))
-        if history is not None:
-            recent = history.series(kr.id, limit=7)
-            if recent:
-                lines.append("6. last observations: " + ", ".join(f"{d.isoformat()} {v:g}" for d, v in recent)
-                             + f"  {text_sparkline([v for _, v in recent])}")
-            ledger = history.run_kr(kr.id)
-            if ledger is not None:
-                lines.append(f"7. last recorded run {ledger.run_id} ({ledger.started_at:%Y-%m-%d %H:%M} UTC): value {ledger.value}, "
-                             f"raw {ledger.raw_value}, params {ledger.params}" + (f", error {ledger.error}" if ledger.error else ""))
-        else:
-            lines.append("6. no history recorded yet for this config and period")
+        lines.extend(f"{step}. {text}" for step, text in enumerate(_recorded(history, kr.id), start=6))
     finally:
         if history is not None:
             history.close()

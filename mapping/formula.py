@@ -9,6 +9,7 @@ from __future__ import annotations
 import ast
 import math
 import operator
+import sys
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Callable, Mapping
@@ -24,6 +25,9 @@ FUNCTIONS: dict[str, tuple[Callable[..., float], int, int]] = {  # name -> (func
     "min": (min, 2, 32), "max": (max, 2, 32), "abs": (abs, 1, 1), "round": (round, 1, 2),
 }
 _SYMBOL = {ast.Pow: "**", ast.Mod: "%", ast.FloorDiv: "//", ast.BitXor: "^", ast.BitAnd: "&", ast.BitOr: "|"}
+MAX_CHARS = 2000  # a real formula is a line; longer text only costs parse time (and a 5,000-term sum, a RecursionError)
+MAX_DEPTH = 100   # nesting of operations and calls; evaluation recurses once per level
+FLOAT_MAX = sys.float_info.max
 
 
 class FormulaSyntaxError(ValueError):
@@ -55,14 +59,31 @@ def parse_formula(text: str) -> Formula:
     """Parse and check a formula; raise FormulaSyntaxError saying what is not allowed and where."""
     if not isinstance(text, str) or not text.strip():
         raise FormulaSyntaxError("formula is empty; write arithmetic over input names, e.g. defects / produced * 100")
+    if len(text.strip()) > MAX_CHARS:
+        raise FormulaSyntaxError(f"is too long ({len(text.strip()):,} characters; at most {MAX_CHARS:,}); "
+                                 "compute part of it in an input's query")
     try:
         tree = ast.parse(text.strip(), mode="eval")
     except SyntaxError as exc:
         raise FormulaSyntaxError(f"is not valid arithmetic: {exc.msg}", exc.offset) from None
+    except (RecursionError, MemoryError):  # the parser's own nesting limit ("too many nested parentheses" is a SyntaxError)
+        raise FormulaSyntaxError(f"is nested too deeply (at most {MAX_DEPTH} levels); simplify it") from None
+    _check_depth(tree)
     names: set[str] = set()
     for node in ast.walk(tree):
         _check_node(node, names)
     return Formula(text.strip(), tree, frozenset(names))
+
+
+def _check_depth(tree: ast.Expression) -> None:
+    """Refuse a tree deeper than MAX_DEPTH (counted without recursion): evaluating it would exhaust the stack."""
+    stack = [(tree.body, 1)]
+    while stack:
+        node, depth = stack.pop()
+        if depth > MAX_DEPTH:
+            raise FormulaSyntaxError(f"is nested too deeply (more than {MAX_DEPTH} levels of operations; "
+                                     "a sum of n terms has n - 1); simplify it, e.g. compute part of it in an input's query")
+        stack.extend((child, depth + 1) for child in ast.iter_child_nodes(node) if isinstance(child, ast.expr))
 
 
 def _check_node(node: ast.AST, names: set[str]) -> None:
@@ -81,6 +102,11 @@ def _check_node(node: ast.AST, names: set[str]) -> None:
     if isinstance(node, ast.Constant):
         if isinstance(node.value, bool) or not isinstance(node.value, (int, float)):
             raise FormulaSyntaxError(f"{node.value!r} is not a number", column)
+        if isinstance(node.value, int) and abs(node.value) > FLOAT_MAX:
+            raise FormulaSyntaxError(f"has a {len(str(abs(node.value)))}-digit number, too large to compute with "
+                                     "(the largest is about 1.8e308)", column)
+        if isinstance(node.value, float) and not math.isfinite(node.value):
+            raise FormulaSyntaxError("has a number too large to compute with (the largest is about 1.8e308)", column)
         return
     if isinstance(node, ast.Name):
         if node.id not in FUNCTIONS:
@@ -102,7 +128,10 @@ def evaluate(formula: Formula, values: Mapping[str, float]) -> float:
     missing = sorted(formula.names - set(values))
     if missing:
         raise FormulaError(f"formula {formula.text!r}: no value for {', '.join(missing)}")
-    result = _eval(formula.tree.body, values, formula.text)
+    try:
+        result = _eval(formula.tree.body, values, formula.text)
+    except (OverflowError, ValueError) as exc:  # round() of inf or nan, round(x, <huge>)
+        raise FormulaError(f"formula {formula.text!r} cannot be computed: {exc}") from None
     if not math.isfinite(result):
         raise FormulaError(f"formula {formula.text!r} gave {result}, not a finite number")
     return float(result)

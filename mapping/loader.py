@@ -14,6 +14,7 @@ from pydantic import BaseModel, ValidationError
 
 from mapping.config import GATE_KEYS, Config, Query
 from mapping.errors import ConfigError, Problem
+from mapping.file_checks import as_dict as _as_dict, as_list as _as_list, check_history, check_output_paths
 from mapping.formula import FormulaSyntaxError, parse_formula
 from mapping.kr_kinds_check import check_kr_kinds, period_of
 from mapping.period import PeriodError, parse_period
@@ -188,18 +189,15 @@ class _Collector:
                 ctx = err.get("ctx", {})
                 what = "output" if path[:1] == ("outputs",) else "source"
                 self.add(path + ("kind",), f"unknown {what} kind {ctx.get('tag')!r}", f"use one of: {ctx.get('expected_tags')}")
+            elif kind == "invalid_key":  # `~: 1`, `5: x` where a block's keys are names: point at the key as written
+                parent, key = prefix + _data_path(data, tuple(err["loc"])[:-1]), err.get("input")
+                what = "a key written ~ or null (or left empty)" if key is None else f"key {key!r}"
+                self.problems.append(Problem(self.file, line_of(self.lines, parent + (key,)), dotted(parent), f"{what} is not a name",
+                                             "write the key's name; quote it if you mean that text as the key"))
             elif kind == "union_tag_not_found":
                 self.add(path, "source has no 'kind'", f"add kind: one of {', '.join(KINDS)}")
             else:
                 self.add(path, _validation_message(err))
-
-
-def _as_list(value: Any) -> list:
-    return value if isinstance(value, list) else []
-
-
-def _as_dict(value: Any) -> dict:
-    return value if isinstance(value, dict) else {}
 
 
 def _check_meaning(data: dict, out: _Collector, env: Mapping[str, str], check_env: bool) -> None:
@@ -419,7 +417,8 @@ def _check_formula(metric: dict, path: tuple, sources: dict, out: _Collector, en
         try:
             names = parse_formula(text).names
         except FormulaSyntaxError as exc:
-            out.add(path + ("formula",), f"formula {text.strip()!r} {exc}" if str(exc).startswith("is ") else f"formula {text.strip()!r}: {exc}",
+            shown = text.strip() if len(text.strip()) <= 80 else text.strip()[:77] + "..."  # a 5,000-term formula stays one short line
+            out.add(path + ("formula",), f"formula {shown!r} {exc}" if str(exc).startswith(("is ", "has ")) else f"formula {shown!r}: {exc}",
                     "use numbers, input names, + - * /, parentheses, min, max, abs, round")
         for name in sorted(names - set(inputs)):
             close = difflib.get_close_matches(name, list(inputs), n=1)
@@ -458,6 +457,8 @@ def load_config(path: str | Path, env: Mapping[str, str] | None = None, check_en
         out.add_validation(exc, data)
     _check_meaning(data, out, env, check_env)
     _check_register_keys(data, out, env, check_env)
+    check_history(data, out, env)
+    check_output_paths(data, path, out, env)
     if out.problems or config is None:
         raise ConfigError(_dedupe(out.problems))
     config._file = path

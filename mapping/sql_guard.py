@@ -154,11 +154,17 @@ def guard_sql(sql: str, dialect: str) -> str:
     _check_tokens(tokens, dialect)
     try:
         statements = [s for s in engine.parser().parse(tokens, sql) if s is not None]
+        if len(statements) != 1:
+            raise ReadOnlyViolation(f"holds {len(statements)} statements; write exactly one SELECT")
+        _check_tree(statements[0])
+    except ReadOnlyViolation:
+        raise
     except g.ParseError as exc:
         raise ReadOnlyViolation(f"cannot be parsed as {label} SQL: {_one_line(exc)}") from None
-    if len(statements) != 1:
-        raise ReadOnlyViolation(f"holds {len(statements)} statements; write exactly one SELECT")
-    _check_tree(statements[0])
+    except RecursionError:  # sqlglot's parser recurses per parenthesis: ~50 nested levels exhaust Python's stack
+        raise ReadOnlyViolation("is nested too deeply to check; simplify the query") from None
+    except Exception as exc:  # fail closed: a query the parser chokes on is refused, never waved through
+        raise ReadOnlyViolation(f"cannot be checked as {label} SQL ({type(exc).__name__}: {_one_line(exc)}); simplify the query") from None
     return text
 
 

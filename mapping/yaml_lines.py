@@ -9,6 +9,7 @@ otherwise take minutes and gigabytes).
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 from typing import Any, Callable, Mapping
 
@@ -21,6 +22,7 @@ Location = tuple  # a key path such as ("objectives", 0, "key_results", 1, "targ
 MAX_BYTES_ENV, MAX_NODES_ENV = "OKR_SYNC_MAX_CONFIG_BYTES", "OKR_SYNC_MAX_CONFIG_NODES"
 DEFAULT_MAX_BYTES = 5_000_000   # a real okrs.yaml is a few kilobytes
 DEFAULT_MAX_NODES = 100_000     # keys, values and list items, every alias counted as a copy of what it names
+MAX_MAX_BYTES = 1_000_000_000   # the most OKR_SYNC_MAX_CONFIG_BYTES may raise the size limit to
 MAX_DEPTH = 100                 # nesting of lists and mappings (a config needs about ten)
 
 
@@ -165,8 +167,13 @@ class _Builder:
             result[key] = self.value(value_node, child)
 
 
-def limit_from_env(name: str, default: int, file: str, env: Mapping[str, str] | None = None) -> int:
-    """A positive whole number from an env var (underscores allowed: 10_000_000), else the default."""
+def limit_from_env(name: str, default: int, file: str, env: Mapping[str, str] | None = None,
+                   maximum: int | None = None) -> int:
+    """A positive whole number from an env var (underscores allowed: 10_000_000), else the default.
+
+    Above `maximum` it is refused like any other unusable value: a limit of 10**20 bytes is no limit,
+    and cannot even be passed to read().
+    """
     raw = (os.environ if env is None else env).get(name, "").strip()
     if not raw:
         return default
@@ -176,6 +183,10 @@ def limit_from_env(name: str, default: int, file: str, env: Mapping[str, str] | 
         value = 0
     if value <= 0:
         raise ConfigError([Problem(file, None, "", f"{name}={raw!r} is not a positive whole number",
+                                   f"unset it to use the default {default:,}, or set e.g. {name}={default * 2}")])
+    if maximum is not None and value > maximum:
+        shown = raw if len(raw) <= 40 else raw[:37] + "..."
+        raise ConfigError([Problem(file, None, "", f"{name}={shown!r} is too large; at most {maximum:,}",
                                    f"unset it to use the default {default:,}, or set e.g. {name}={default * 2}")])
     return value
 
@@ -210,6 +221,7 @@ def _bound(text: str, file: str, max_nodes: int) -> None:
     anchors: dict[str, tuple[int, int]] = {}  # anchor -> (expanded size, height)
     open_frames: list[list] = []  # [anchor, total at start, tallest child]
     total = 0
+    aliased = False  # whether any alias was met: the node limit's message names aliases only then
 
     def refuse(event: Any, message: str, hint: str) -> None:
         raise ConfigError([Problem(file, event.start_mark.line + 1, "", message, hint)])
@@ -242,15 +254,19 @@ def _bound(text: str, file: str, max_nodes: int) -> None:
                     refuse(event, f"alias *{event.anchor} is used inside the list or mapping &{event.anchor} it names (a recursive structure)",
                            "repeat the values instead, or name a different anchor")
                 size, height = anchors.get(event.anchor, (1, 1))  # an unknown alias is reported by the composer
+                aliased = True
             else:
                 if kind is doc_start:
                     anchors.clear()
                 continue
             total += size
-            if total > max_nodes:
+            if total > max_nodes and aliased:
                 via = f" (alias *{event.anchor} adds {size:,})" if kind is alias else ""
                 refuse(event, f"the YAML expands to more than {max_nodes:,} values{via}, every alias counted as a copy of what it names",
                        f"use fewer or less deeply nested aliases; if the config really is that large, raise {MAX_NODES_ENV}")
+            elif total > max_nodes:
+                refuse(event, f"the YAML holds more than {max_nodes:,} values (keys, values and list items), the most a config may have",
+                       f"check it is the right file, or split it; if the config really is that large, raise {MAX_NODES_ENV}")
             if kind is alias and len(open_frames) + height > MAX_DEPTH:
                 refuse(event, f"alias *{event.anchor} nests lists and mappings more than {MAX_DEPTH} deep", "use fewer nested aliases")
             if open_frames and height and open_frames[-1][2] < height:
@@ -259,11 +275,46 @@ def _bound(text: str, file: str, max_nodes: int) -> None:
         loader.dispose()
 
 
-def _malformed(file: str, exc: yaml.YAMLError) -> ConfigError:
+_CHARACTER_NAMES = {0x00: "NUL", 0x07: "BEL", 0x08: "backspace", 0x0B: "vertical tab", 0x0C: "form feed", 0x1B: "ESC",
+                    0x7F: "DEL", 0x85: "NEL", 0xFEFF: "byte order mark", 0xFFFE: "reversed byte order mark"}
+_ANCHOR = re.compile(r"&([^\s,\[\]{}]+)")
+
+
+def _character(code: int) -> str:
+    """A character as the user can search for it: \\x1b (ESC), U+FFFE."""
+    shown = f"\\x{code:02x}" if code < 0x100 else f"U+{code:04X}"
+    return f"{shown} ({_CHARACTER_NAMES[code]})" if code in _CHARACTER_NAMES else shown
+
+
+def _reader_line(text: str, position: int) -> int:
+    """The 1-based line of a reader error's position: libyaml counts UTF-8 bytes, PyYAML's own reader characters."""
+    if issubclass(_Loader, getattr(yaml, "CSafeLoader", ())):
+        return text.encode("utf-8", "surrogatepass")[:position].count(b"\n") + 1
+    return text.count("\n", 0, position) + 1
+
+
+def _malformed(file: str, exc: yaml.YAMLError, text: str) -> ConfigError:
+    """One problem on one line at the file:line of the error, whatever part of PyYAML (or libyaml) raised it."""
+    hint = "check indentation and quoting"
+    if isinstance(exc, yaml.reader.ReaderError):  # a character YAML does not allow: its message has a position, no line
+        kind = "control character" if exc.character < 0x20 or 0x7F <= exc.character < 0xA0 else "character"
+        if exc.character == 0:
+            hint = "a NUL usually means the file was saved as UTF-16: save it as UTF-8, or remove the character"
+        else:
+            escape = f"\\x{exc.character:02x}" if exc.character < 0x100 else f"\\u{exc.character:04x}"
+            hint = f'remove it, or write it as the escape "{escape}" inside double quotes'
+        return ConfigError([Problem(file, _reader_line(text, exc.position), "",
+                                    f"malformed YAML: {kind} {_character(exc.character)} is not allowed", hint)])
     mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
     line = mark.line + 1 if mark is not None else None
-    problem = getattr(exc, "problem", None) or str(exc)
-    return ConfigError([Problem(file, line, "", f"malformed YAML: {problem}", "check indentation and quoting")])
+    problem = getattr(exc, "problem", None) or " ".join(str(exc).split())
+    context, first = getattr(exc, "context", None) or "", getattr(exc, "context_mark", None)
+    if "duplicate anchor" in context and first is not None and mark is not None:  # libyaml does not name the anchor
+        found = _ANCHOR.match(text, getattr(mark, "index", 0) or 0)
+        name = f" &{found.group(1)}" if found else ""
+        return ConfigError([Problem(file, line, "", f"malformed YAML: anchor{name} is defined twice (first at line {first.line + 1})",
+                                    "give each anchor its own name")])
+    return ConfigError([Problem(file, line, "", f"malformed YAML: {problem}", hint)])
 
 
 def load_yaml_with_lines(path: Path) -> tuple[Any, dict[tuple, int]]:
@@ -273,13 +324,13 @@ def load_yaml_with_lines(path: Path) -> tuple[Any, dict[tuple, int]]:
     to more than OKR_SYNC_MAX_CONFIG_NODES values, before expanding anything.
     """
     file = str(path)
-    max_bytes = limit_from_env(MAX_BYTES_ENV, DEFAULT_MAX_BYTES, file)
+    max_bytes = limit_from_env(MAX_BYTES_ENV, DEFAULT_MAX_BYTES, file, maximum=MAX_MAX_BYTES)
     max_nodes = limit_from_env(MAX_NODES_ENV, DEFAULT_MAX_NODES, file)
     text = _read(Path(path), file, max_bytes)
     try:
         _bound(text, file, max_nodes)
     except yaml.YAMLError as exc:
-        raise _malformed(file, exc) from None
+        raise _malformed(file, exc, text) from None
     loader = _Loader(text)
     builder = _Builder(loader)
     try:
@@ -289,7 +340,7 @@ def load_yaml_with_lines(path: Path) -> tuple[Any, dict[tuple, int]]:
             builder.lines[()] = node.start_mark.line + 1
             data = builder.value(node, ())
     except yaml.YAMLError as exc:
-        raise _malformed(file, exc) from None
+        raise _malformed(file, exc, text) from None
     except Unreadable as exc:
         raise ConfigError([exc.problem(file)]) from None
     finally:

@@ -158,10 +158,37 @@ def test_checkin_of_a_future_week_or_without_an_output_is_refused(okrs, write_co
         run_checkin(load_config(bare), W47)
 
 
+def test_a_week_before_the_period_is_refused_naming_week_not_as_of(okrs):
+    # 2026-W30 runs Mon 2026-07-20 to Sun 2026-07-26; 2026-Q4 starts 2026-10-01
+    with pytest.raises(RitualError) as refused:
+        run_checkin(load_config(okrs), W47, week="2026-W30")
+    assert str(refused.value) == ("--week 2026-W30 ends 2026-07-26, before period 2026-Q4 starts (2026-10-01); "
+                                  "check in a week of the period, or the earlier period with its own config")
+
+
 def test_a_past_week_is_evaluated_as_of_its_sunday(okrs):
     add_rows(okrs.parent, ("2026-11-16", "signups", 50), ("2026-11-16", "defects", 5), ("2026-11-23", "signups", 70))
     outcome = run_checkin(load_config(okrs), W48, week="2026-W47")
     assert outcome.week == "2026-W47" and outcome.sync.results["signups"].value == 50  # the row of Nov 23 is after Sunday Nov 22
+
+
+def test_a_back_dated_week_is_placed_among_the_check_in_sheets_newest_first(okrs):
+    add_rows(okrs.parent, ("2026-11-16", "signups", 50), ("2026-11-16", "defects", 5))
+    book = Path(run_checkin(load_config(okrs), W49).written[0])
+    run_checkin(load_config(okrs), W49, week="2026-W47")
+    assert load_workbook(book).sheetnames == ["Check-in 2026-W49", "Check-in 2026-W47"]
+    run_checkin(load_config(okrs), W49, week="2026-W48")
+    assert load_workbook(book).sheetnames == ["Check-in 2026-W49", "Check-in 2026-W48", "Check-in 2026-W47"]
+
+
+def test_a_new_check_in_sheet_goes_between_its_neighbours_and_other_sheets_stay_put():
+    from connectors.checkins import checkin_position
+    titles = ["Review 2026-Q3", "Check-in 2026-W49", "Check-in 2026-W47", "Notes"]
+    assert checkin_position(titles, "Check-in 2026-W48") == 2  # before W47, the first older week
+    assert checkin_position(titles, "Check-in 2026-W50") == 1  # newest: before W49
+    assert checkin_position(titles, "Check-in 2026-W46") == 3  # oldest: right after W47
+    assert checkin_position(["Dashboard"], "Check-in 2026-W48") is None  # the first: the writer's default place
+    assert checkin_position(titles, "Review 2026-Q4") is None
 
 
 def test_confidence_cells_and_status_changes():
@@ -237,7 +264,7 @@ def test_google_tab_checkins_take_one_read_and_one_write_plus_one_add_for_a_new_
     assert counts(fake) == {"batchGet": 1, "values.batchUpdate": 1}
     tab = fake.tab(KEY, "Check-in 2026-W48")
     assert tab.cells[(2, header.index(NOTE))] == "=1+1" and not tab.formulas  # RAW: text, never a formula
-    assert [t.title for t in fake.books[KEY].tabs] == ["Dashboard", "Check-in 2026-W47", "Check-in 2026-W48"]
+    assert [t.title for t in fake.books[KEY].tabs] == ["Dashboard", "Check-in 2026-W47", "Check-in 2026-W48"]  # appended: no tab list read
 
 
 def test_a_deleted_google_tab_is_read_as_absent_and_this_week_still_written(okrs, fake):

@@ -114,7 +114,7 @@ def test_progress_says_each_sources_state_and_counts_down_a_retry():
     assert lines[0] == "fetching 2 queries from 1 sources..."
     assert lines[1].startswith("source 'mes': fetching (2 queries)")
     assert lines[2] == "source 'mes': retry 1/2 in 10 s: cannot connect to postgresql+psycopg://okr@db/mes: connection refused"
-    assert lines[3] == "source 'mes': failed in 31.2 s: source 'mes': cannot connect"
+    assert lines[3] == "source 'mes': failed in 31.2 s: cannot connect"
     live = SourceProgress(Console(file=io.StringIO(), force_terminal=True, width=200))
     live.on_source("jira", "retry", "retry 2/2: 429 Too Many Requests", 30.0)
     shown = io.StringIO()

@@ -11,21 +11,32 @@ from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, field_validator
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|m|h|d|w)?\s*$")
 _UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+MAX_DURATION_DAYS = 3650  # ten years: far beyond any OKR period, and far inside what timedelta can hold
 
 
 def parse_duration(value: Union[int, float, str]) -> timedelta:
-    """A duration from the config: a number of seconds, or a number with a unit s/m/h/d/w ("36h", "2d")."""
+    """A duration from the config: a number of seconds, or a number with a unit s/m/h/d/w ("36h", "2d").
+
+    At most MAX_DURATION_DAYS: a longer one (99999999999999d, a 30-digit number) is refused with a
+    ValueError here rather than overflowing timedelta later.
+    """
     if isinstance(value, bool):
         raise ValueError("a duration is a number of seconds or text like 36h or 2d")
-    if isinstance(value, (int, float)):
-        seconds = float(value)
-    else:
-        match = _DURATION.match(value)
-        if not match:
-            raise ValueError(f"{value!r} is not a duration; write e.g. 36h, 2d, 90m, 1w or a number of seconds")
-        seconds = float(match.group(1)) * _UNIT_SECONDS[match.group(2) or "s"]
+    try:
+        if isinstance(value, (int, float)):
+            seconds = float(value)
+        else:
+            match = _DURATION.match(value)
+            if not match:
+                raise ValueError(f"{value!r} is not a duration; write e.g. 36h, 2d, 90m, 1w or a number of seconds")
+            seconds = float(match.group(1)) * _UNIT_SECONDS[match.group(2) or "s"]
+    except OverflowError:
+        seconds = float("inf")
     if seconds <= 0:
         raise ValueError("a duration must be longer than zero")
+    if not seconds <= MAX_DURATION_DAYS * 86400:  # also inf and nan
+        shown = str(value) if len(str(value)) <= 20 else str(value)[:17] + "..."
+        raise ValueError(f"{shown} is too long; at most {MAX_DURATION_DAYS}d (ten years)")
     return timedelta(seconds=seconds)
 
 
