@@ -70,9 +70,11 @@ class _LazyConsole:
 
 
 def escape(text: str) -> str:
-    """Text from a source or a config, printed as it is (never as rich markup)."""
+    """Text from a source or a config, printed as it is: never as rich markup, control codes shown as \\x1b."""
+    import re
+
     from rich.markup import escape as rich_escape
-    return rich_escape(text)
+    return rich_escape(re.sub(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]", lambda m: repr(m.group())[1:-1], text))
 
 
 out = _LazyConsole(stderr=False)

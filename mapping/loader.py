@@ -4,6 +4,7 @@ from __future__ import annotations
 import difflib
 import math
 import os
+import re
 import sys
 from pathlib import Path
 from types import UnionType
@@ -440,6 +441,27 @@ def _check_formula(metric: dict, path: tuple, sources: dict, out: _Collector, en
         _check_metric(sub, sub_path, sources, out, env)
 
 
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+
+
+def _check_control_characters(node: Any, path: tuple, out: _Collector) -> None:
+    """No text in a config (a key, a title, a query) may hold a control character: written as a YAML escape
+    ("\e[2J"), it would clear a terminal, rewrite a log line or plant a link when it is printed. Tabs and line
+    breaks are text."""
+    if isinstance(node, dict):
+        for key, value in node.items():
+            if isinstance(key, str) and _CONTROL.search(key):
+                out.add(path + (key,), f"a key holds the control character {_CONTROL.search(key).group()!r}", "remove it; keys are plain names")  # type: ignore[union-attr]
+                continue
+            _check_control_characters(value, path + (key,), out)
+    elif isinstance(node, list):
+        for index, item in enumerate(node):
+            _check_control_characters(item, path + (index,), out)
+    elif isinstance(node, str) and _CONTROL.search(node):
+        out.add(path, f"text holds the control character {_CONTROL.search(node).group()!r} (a terminal control code)",  # type: ignore[union-attr]
+                "remove it: write plain text")
+
+
 def load_config(path: str | Path, env: Mapping[str, str] | None = None, check_env: bool = True) -> Config:
     """Read and validate okrs.yaml; raise ConfigError listing every problem found."""
     path = Path(path)
@@ -457,6 +479,7 @@ def load_config(path: str | Path, env: Mapping[str, str] | None = None, check_en
         out.add_validation(exc, data)
     _check_meaning(data, out, env, check_env)
     _check_register_keys(data, out, env, check_env)
+    _check_control_characters(data, (), out)
     check_history(data, out, env)
     check_output_paths(data, path, out, env)
     if out.problems or config is None:

@@ -276,3 +276,22 @@ def test_validate_does_not_import_sqlalchemy_for_the_history_check(factory):
             "assert 'sqlalchemy' not in sys.modules, 'sqlalchemy imported'\n")
     done = subprocess.run([sys.executable, "-c", code, str(factory)], capture_output=True, text=True, cwd=ROOT)
     assert done.returncode == 0, done.stderr
+
+
+# ---- control characters written as YAML escapes ("\e[2J") never reach a terminal ------------------------
+
+def test_a_control_character_in_config_text_is_refused_at_its_line_and_printed_harmlessly(factory):
+    edit(factory, "title: Defect rate (last 7 days) at or below 0.5%", 'title: "Defect rate\\e]0;pwned\\a\\e[2J"')
+    line = line_with(factory, "pwned")
+    said = refused_by_validate(factory)
+    assert said == (f"{factory}:{line}: objectives[0].key_results[0].title: text holds the control character '\\x1b' "
+                    "(a terminal control code) (remove it: write plain text)")
+    assert "\x1b" not in cli("validate", str(factory)).output
+
+
+def test_a_control_character_in_a_key_is_refused_and_the_key_shown_escaped(factory):
+    factory.write_text(factory.read_text().replace("period: 2026-Q4", 'period: 2026-Q4\n"x\\e[2J": 1', 1))
+    result = cli("validate", str(factory))
+    assert result.exit_code == 2
+    assert "a key holds the control character '\\x1b'" in result.output and "x\\x1b[2J" in result.output
+    assert "\x1b" not in result.output
