@@ -153,7 +153,10 @@ def _finite_hint(path: tuple) -> str:
 def _validation_message(err: Any) -> str:
     if _input_not_finite(err):
         return _not_finite(err.get("input"))
-    return err["msg"].removeprefix("Value error, ")
+    said = err["msg"].removeprefix("Value error, ")
+    if err["type"] in ("float_parsing", "int_parsing") and isinstance(err.get("input"), str):
+        return f"{err['input']!r} is not a number ({said[0].lower()}{said[1:]})"  # `target: yes`, `1:30` are text in YAML 1.2
+    return said
 
 
 class _Collector:

@@ -55,6 +55,38 @@ def _construct_mapping(loader: _Loader, node: yaml.MappingNode, deep: bool = Fal
 
 _Loader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
 
+_BOOL, _INT, _FLOAT = (f"tag:yaml.org,2002:{name}" for name in ("bool", "int", "float"))
+
+
+def _yaml_12_plain_scalars(loader: type) -> None:
+    """Plain scalars read as YAML 1.2 (its core schema) reads them, not as YAML 1.1: `target: yes` is the text
+    "yes" (refused where a number is due), not 1; `1:30` is text, not 90 (base 60); `012` is 12, not 10 (octal).
+    A `yes`/`on` given to a true/false key still means true (pydantic reads those words)."""
+    loader.yaml_implicit_resolvers = {first: [(tag, regex) for tag, regex in resolvers if tag not in (_BOOL, _INT, _FLOAT)]
+                                      for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()}
+    loader.add_implicit_resolver(_BOOL, re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"), list("tTfF"))
+    loader.add_implicit_resolver(_INT, re.compile(r"^(?:[-+]?[0-9][0-9_]*|0o[0-7_]+|0x[0-9a-fA-F_]+)$"), list("-+0123456789"))
+    loader.add_implicit_resolver(_FLOAT, re.compile(r"""^(?:[-+]?(?:[0-9][0-9_]*)\.[0-9_]*(?:[eE][-+][0-9]+)?
+        |\.[0-9][0-9_]*(?:[eE][-+][0-9]+)?
+        |[-+]?\.(?:inf|Inf|INF)
+        |\.(?:nan|NaN|NAN))$""", re.X), list("-+0123456789."))
+
+
+def _construct_int(loader: _Loader, node: yaml.ScalarNode) -> int:
+    """An int as YAML 1.2 writes it: decimal (leading zeros allowed), 0o octal or 0x hex; underscores ignored."""
+    text = str(loader.construct_scalar(node)).replace("_", "")
+    sign = -1 if text.startswith("-") else 1
+    digits = text.lstrip("+-")
+    if digits.startswith("0x"):
+        return sign * int(digits[2:], 16)
+    if digits.startswith("0o"):
+        return sign * int(digits[2:], 8)
+    return sign * int(digits)
+
+
+_yaml_12_plain_scalars(_Loader)
+_Loader.add_constructor(_INT, _construct_int)
+
 
 def _walk(root: yaml.Node, lines: dict[tuple, int], prefix: tuple = ()) -> None:
     """Record the line of every key path (iteratively: the depth is bounded, but never by the recursion limit)."""

@@ -295,3 +295,11 @@ def test_a_control_character_in_a_key_is_refused_and_the_key_shown_escaped(facto
     assert result.exit_code == 2
     assert "a key holds the control character '\\x1b'" in result.output and "x\\x1b[2J" in result.output
     assert "\x1b" not in result.output
+
+
+@pytest.mark.parametrize("written", ["yes", "on", "1:30"])
+def test_yaml_1_1_words_and_base_60_are_text_refused_where_a_number_is_due(factory, written):
+    edit(factory, "target: 0.5", f"target: {written}")
+    line = line_with(factory, f"target: {written}")
+    said = refused_by_validate(factory)
+    assert said.startswith(f"{factory}:{line}: objectives[0].key_results[0].target: '{written}' is not a number")

@@ -12,7 +12,7 @@ from mapping.loader import load_config
 from mapping.yaml_lines import load_yaml_with_lines
 
 SAME_AS_SAFE_LOAD = {
-    "scalars": "a: yes\nb: No\nc: ~\nd: null\ne: .inf\nh: 0o17\ni: 0x1f\nj: 1_000\nk: 190:20:30\nl: 2026-10-01\n"
+    "scalars": "a: true\nb: False\nc: ~\nd: null\ne: .inf\ni: 0x1f\nj: 1_000\nl: 2026-10-01\n"
                "m: 2026-10-01T10:00:00Z\nn: 1e3\no: '1e3'\nq: !!str 123\nr: !!int '5'\ns: !!float 3\nt: !!binary aGVsbG8=\n",
     "collections": "s: !!set {a, b}\no: !!omap [a: 1, b: 2]\np: !!pairs [a: 1, a: 2]\nm: !!map {a: 1}\nq: !!seq [1]\n",
     "anchors": "a: &x {k: 1, l: [1, 2]}\nb: *x\nc: [*x, *x]\nd: &s [1, {m: 2}]\ne: *s\n",
@@ -21,6 +21,15 @@ SAME_AS_SAFE_LOAD = {
     "documents": "- 1\n- [2, 3]\n- {a: b}\n",
     "text": "a: |\n  line1\n  line2\nb: >\n  folded\n  text\n",
 }
+
+
+def test_plain_scalars_read_as_yaml_1_2_not_as_yaml_1_1(tmp_path):
+    """The YAML 1.1 readings that turn text into numbers or booleans behind the author's back are gone."""
+    path = tmp_path / "okrs.yaml"
+    path.write_text("a: yes\nb: No\nc: on\nd: OFF\ne: 1:30\nf: 190:20:30\ng: 012\nh: 0o17\ni: -0x10\nj: TRUE\nk: 1.5\n")
+    data, _ = load_yaml_with_lines(path)
+    assert data == {"a": "yes", "b": "No", "c": "on", "d": "OFF", "e": "1:30", "f": "190:20:30", "g": 12, "h": 15, "i": "-0x10",
+                    "j": True, "k": 1.5}
 
 
 @pytest.mark.parametrize("name", sorted(SAME_AS_SAFE_LOAD))
@@ -35,7 +44,7 @@ def test_values_are_those_of_pyyaml_safe_load(tmp_path, name):
 
 def test_typed_values_come_out_as_python_values(tmp_path):
     path = tmp_path / "t.yaml"
-    path.write_text("d: 2026-10-01\nt: 2026-10-01T10:00:00Z\nflag: yes\nhex: 0x1f\n", encoding="utf-8")
+    path.write_text("d: 2026-10-01\nt: 2026-10-01T10:00:00Z\nflag: true\nhex: 0x1f\n", encoding="utf-8")
     data, _ = load_yaml_with_lines(path)
     assert data == {"d": date(2026, 10, 1), "t": datetime(2026, 10, 1, 10, tzinfo=timezone.utc), "flag": True, "hex": 31}
 
