@@ -19,7 +19,7 @@ from connectors.history import SourceOutcome
 from flows.deploy import limit_name, limits_in_force
 from flows.pipeline import Plan, SyncOutcome, fetch_with_retries, run_sync, settle
 from mapping.config import Config, Query
-from mapping.errors import ConfigError
+from mapping.errors import ConfigError, OkrSyncError
 from mapping.loader import load_config
 from mapping.period import Period
 
@@ -149,8 +149,12 @@ def sync_okrs(config_path: str = "okrs.yaml", now: Optional[datetime] = None, as
     limits = frozenset(limits_in_force({source.kind for source in config.sources.values()} | {output.kind for output in config.outputs}))
     if limits:
         logger.info("using global concurrency limits: %s", ", ".join(sorted(limits)))
-    outcome = run_sync(config, now, as_of=as_of, run_id=run_id, fetch_all=partial(fetch_all_tasks, limits=limits),
-                       output_guard=lambda kind: _slot(limit_name(kind) if limit_name(kind) in limits else None))
+    try:
+        outcome = run_sync(config, now, as_of=as_of, run_id=run_id, fetch_all=partial(fetch_all_tasks, limits=limits),
+                           output_guard=lambda kind: _slot(limit_name(kind) if limit_name(kind) in limits else None))
+    except OkrSyncError as exc:  # history damaged, an output or the register not writable: one line, no traceback
+        logger.error(str(exc))
+        return Failed(message=str(exc))
     if run_id:
         OUTCOMES[run_id] = outcome
     logger.info("synced %d KRs over %d distinct queries; wrote %s", len(outcome.results), outcome.plan.query_count,

@@ -49,6 +49,18 @@ def test_a_failed_source_is_a_failed_task_and_the_other_source_completes(prefect
     assert states["fetch-quality"][1].startswith("source 'quality': file ") and "missing.xlsx not found" in states["fetch-quality"][1]
 
 
+def test_an_output_that_cannot_be_written_fails_the_flow_run_with_one_line_and_the_other_outputs_written(prefect_harness, factory):
+    from flows.sync import sync_okrs
+
+    factory.write_text(factory.read_text() + "  - {kind: html, path: out/report.html}\n  - {kind: xlsx, path: out/second.xlsx}\n")
+    (factory.parent / "out" / "report.html").mkdir(parents=True)  # a folder where the report goes
+    state = sync_okrs(str(factory), now=NOW, return_state=True)
+    assert state.is_failed()
+    assert state.message.startswith("cannot write HTML report ") and "\n" not in state.message
+    assert state.message.endswith(f"(written: {factory.parent / 'out' / 'okr-summary.xlsx'}, {factory.parent / 'out' / 'second.xlsx'})")
+    assert (factory.parent / "out" / "second.xlsx").exists()
+
+
 @responses.activate
 def test_retry_after_is_honoured_inside_the_task(prefect_harness, tmp_path, write_config, monkeypatch):
     from flows import sync
