@@ -255,12 +255,102 @@ def refusal_message(exc: BaseException, email: str, where: str) -> str:
     return f"Google refused a token for {email}: {reason.rstrip('.')}. {todo[0].upper()}{todo[1:]}"
 
 
+TAB_FIELDS = ("sheets(properties(sheetId,title,gridProperties(rowCount,columnCount)),"
+              "data(rowData(values(effectiveValue,formattedValue))))")
+
+
+def cell_value(cell: Mapping[str, Any]) -> Any:
+    """A CellData as `values:batchGet` (UNFORMATTED_VALUE, SERIAL_NUMBER) shows it: number, text, boolean,
+    an error's formatted text (`#N/A`), "" for an empty cell."""
+    effective = cell.get("effectiveValue") or {}
+    for kind in ("numberValue", "stringValue", "boolValue"):
+        if kind in effective:
+            return effective[kind]
+    if "errorValue" in effective:
+        return cell.get("formattedValue", "#ERROR!")
+    return ""
+
+
+def grid_rows(data: list[Mapping[str, Any]]) -> list[list[Any]]:
+    """The rows of a whole-tab GridData answer, trailing empty cells and rows dropped (like `values:batchGet`)."""
+    rows: list[list[Any]] = []
+    for grid in data[:1]:  # one range asked: one GridData, starting at A1
+        for row_data in grid.get("rowData", []) or []:
+            row = [cell_value(cell) for cell in row_data.get("values", []) or []]
+            while row and row[-1] == "":
+                row.pop()
+            rows.append(row)
+    while rows and not rows[-1]:
+        rows.pop()
+    return rows
+
+
+def extent(data: list[dict]) -> tuple[int, int]:
+    """The last row and column (1-based) value ranges reach: the grid must be at least that big."""
+    rows = columns = 0
+    for entry in data:
+        a1 = entry["range"].rsplit("!", 1)[-1]
+        for corner in a1.split(":"):
+            row, column = a1_to_rowcol(corner)
+            rows, columns = max(rows, row), max(columns, column)
+    return rows, columns
+
+
+def entered_value(value: Any) -> dict:
+    """A value as an `updateCells` CellData, literal like a RAW write: text is never parsed (no formula); "" clears."""
+    if value is None or value == "":
+        return {}
+    if isinstance(value, bool):
+        return {"userEnteredValue": {"boolValue": value}}
+    if isinstance(value, (int, float)):
+        return {"userEnteredValue": {"numberValue": value}}
+    return {"userEnteredValue": {"stringValue": str(value)}}
+
+
+def update_cells_requests(sheet_id: int, data: list[dict]) -> list[dict]:
+    """`updateCells` requests writing value ranges (`{"range": "'Tab'!O2:O6", "values": [[...]]}`), literal values.
+
+    A range without null values is one request; nulls (cells to leave alone) cut it into runs, rows
+    with the same run merged into one request.
+    """
+    requests_: list[dict] = []
+    for entry in data:
+        a1 = entry["range"].rsplit("!", 1)[-1].split(":")[0]
+        row0, col0 = a1_to_rowcol(a1)
+        block: Optional[dict] = None  # the request being extended downwards
+        for dr, values in enumerate(entry.get("values", [])):
+            runs, start = [], None
+            for dc, value in enumerate(list(values) + [None]):
+                if value is not None and start is None:
+                    start = dc
+                elif value is None and start is not None:
+                    runs.append((start, values[start:dc]))
+                    start = None
+            row_index = row0 - 1 + dr
+            for start, cells in runs:
+                cell_data = {"values": [entered_value(v) for v in cells]}
+                where = block["updateCells"]["start"] if block else None
+                if (len(runs) == 1 and block is not None and where["columnIndex"] == col0 - 1 + start
+                        and where["rowIndex"] + len(block["updateCells"]["rows"]) == row_index
+                        and len(block["updateCells"]["rows"][0]["values"]) == len(cells)):
+                    block["updateCells"]["rows"].append(cell_data)
+                    continue
+                request = {"updateCells": {"start": {"sheetId": sheet_id, "rowIndex": row_index, "columnIndex": col0 - 1 + start},
+                                           "rows": [cell_data], "fields": "userEnteredValue"}}
+                requests_.append(request)
+                block = request if len(runs) == 1 else None
+            if len(runs) != 1:
+                block = None
+    return requests_
+
+
 class SheetsClient:
     """The few Sheets calls okr-sync makes, each one request, with errors a user can act on."""
 
     def __init__(self, http: HTTPClient, email: str):
         self.http, self.email = http, email
         self.grids: dict[tuple[str, str], tuple[int, int]] = {}  # (key, tab) -> (rows, columns) of its grid, as last seen
+        self.sheet_ids: dict[tuple[str, str], int] = {}  # (key, tab) -> sheetId, from a `read_tab`
 
     @classmethod
     def for_auth(cls, auth: GoogleAuth, context: Context, **options: Any) -> "SheetsClient":
@@ -306,6 +396,35 @@ class SheetsClient:
             self._note_grid(key, asked, got.get("range"))
         return value_ranges
 
+    def read_tab(self, ref: str, title: str) -> list[list[Any]]:
+        """Every value of tab `title` in one `spreadsheets.get`, as `batch_get` would give them; notes its sheetId and grid size.
+
+        The field mask asks for the tab's properties (sheetId, title, grid size) and each cell's
+        effective and formatted value, nothing else (with `fields`, includeGridData is not needed).
+        Values are converted to what `values:batchGet` with UNFORMATTED_VALUE/SERIAL_NUMBER answers:
+        numbers (dates as serial numbers), text and booleans as they are, an error cell as its
+        formatted text (`#N/A`), an empty cell as "", trailing empty cells and rows dropped.
+        """
+        key = spreadsheet_key(ref)
+        params = {"ranges": quote_tab(title), "fields": TAB_FIELDS}
+        answer = self._call(ref, "reading values", lambda: self.http.fetch_sheet_metadata(key, params=params))
+        sheet = self._note_sheet(key, title, answer)
+        return grid_rows(sheet.get("data", []))
+
+    def _note_sheet(self, key: str, title: str, answer: Mapping[str, Any]) -> dict:
+        """The tab `title` of a `spreadsheets.get` answer; its sheetId and grid size remembered under that title."""
+        sheets = [s for s in answer.get("sheets", []) if isinstance(s, dict)]
+        sheet = next((s for s in sheets if s.get("properties", {}).get("title") == title), None)
+        if sheet is None:  # Google matches a tab name in a range whatever its case
+            sheet = next((s for s in sheets if str(s.get("properties", {}).get("title", "")).casefold() == title.casefold()), None)
+        if sheet is None:
+            raise SheetsError(f"spreadsheet {key}: it has no tab {title!r}")
+        props = sheet.get("properties", {})
+        grid = props.get("gridProperties", {})
+        self.sheet_ids[(key, title)] = int(props.get("sheetId", 0))
+        self.grids[(key, title)] = (int(grid.get("rowCount", 0)), int(grid.get("columnCount", 0)))
+        return sheet
+
     def _note_grid(self, key: str, asked: str, echoed: Any) -> None:
         """Remember a tab's grid size from the answer to a whole-tab read: Google echoes the whole grid (`'OKRs'!A1:Z1000`).
 
@@ -348,6 +467,39 @@ class SheetsClient:
             self._call(ref, f"adding rows or columns to tab {title!r}", lambda: self.http.batch_update(key, {"requests": requests_}))
         self.grids[(key, title)] = (max(rows, have_rows), max(columns, have_cols))
         return 1 + bool(requests_)
+
+    def write_values_growing(self, ref: str, title: str, data: list[dict]) -> dict[str, int]:
+        """Write value ranges of tab `title` as RAW values, growing its grid when they do not fit; one write, no read.
+
+        When the ranges fit the grid known from `read_tab`: one RAW `values:batchUpdate`. Otherwise one
+        `batchUpdate` whose `appendDimension` requests (rows and/or columns, exactly the missing ones)
+        come before one `updateCells` per run of cells to write (a null value leaves its cell alone, as
+        in a RAW values write, so a range is cut at its nulls). Returns the requests sent by kind.
+        Without a `read_tab` of the tab first, one metadata read finds its sheetId and grid size
+        (unless a whole-tab `batch_get` showed a grid big enough).
+        """
+        key = spreadsheet_key(ref)
+        rows, columns = extent(data)
+        sent: dict[str, int] = {}
+        known = self.grids.get((key, title))
+        if (known is None or rows > known[0] or columns > known[1]) and (key, title) not in self.sheet_ids:
+            self._read_properties(ref, title)
+            sent["metadata"] = 1
+        have_rows, have_cols = self.grids[(key, title)]
+        if rows <= have_rows and columns <= have_cols:
+            self.batch_update_values(ref, data, "RAW")
+            return {**sent, "values.batchUpdate": 1}
+        sheet_id = self.sheet_ids[(key, title)]
+        requests_ = [{"appendDimension": {"sheetId": sheet_id, "dimension": dimension, "length": need - have}}
+                     for dimension, need, have in (("ROWS", rows, have_rows), ("COLUMNS", columns, have_cols)) if need > have]
+        requests_ += update_cells_requests(sheet_id, data)
+        self._call(ref, f"adding rows or columns to tab {title!r} and writing values",
+                   lambda: self.http.batch_update(key, {"requests": requests_}))
+        self.grids[(key, title)] = (max(rows, have_rows), max(columns, have_cols))
+        return {**sent, "batchUpdate": 1}
+
+    def _read_properties(self, ref: str, title: str) -> None:
+        self._note_sheet(spreadsheet_key(ref), title, self.metadata(ref))
 
     def batch_update_values(self, ref: str, data: list[dict], input_option: str = "RAW") -> dict:
         """Many ranges written in one `values:batchUpdate`."""

@@ -1,16 +1,19 @@
-"""Reading the OKR register tab (one `values:batchGet`) and writing its measured columns back (one RAW `values:batchUpdate`).
+"""Reading the OKR register tab and writing its measured columns back: one read and one write per sync, growth included.
 
-The read's answer tells the tab's grid size; when the write-back needs more columns (measured columns
-added after the header's last one) or rows than the grid has, the grid is grown first (one metadata
-read for the tab's sheetId, one `batchUpdate` with `appendDimension`), else Google answers HTTP 400
-"exceeds grid limits".
+The read is one `spreadsheets.get` of the tab (`ranges='OKRs'` and a field mask asking only for the
+tab's sheetId, title and grid size and each cell's effective and formatted value), converted to the
+unformatted values `values:batchGet` would give (numbers, dates as serial numbers, text, booleans,
+an error cell as its text such as `#N/A`). The write is one RAW `values:batchUpdate` when the cells
+fit the tab's grid; when they do not (measured columns added past the grid's edge, e.g. Google's
+default 26 columns, or more rows) it is one `batchUpdate` whose `appendDimension` requests grow the
+grid first, followed by `updateCells` requests with literal values (text is never a formula; one per
+range, cut where the range has a null cell, i.e. a cell of a non-KR row left untouched as in the RAW
+values write) — a values write past the grid would be HTTP 400 "exceeds grid limits".
 """
 from __future__ import annotations
 
 from datetime import datetime
 from typing import Mapping, Optional
-
-from gspread.utils import a1_to_rowcol
 
 from connectors.base import Context, RetriableError, SourceError
 from connectors.sheets_client import SheetsClient
@@ -18,7 +21,7 @@ from connectors.xlsx import OutputError
 from mapping.errors import OkrSyncError
 from mapping.register import Register, RegisterConfig, RegisterRows, writeback_ranges
 from mapping.results import KRResult
-from mapping.sources.sheets import quote_tab, spreadsheet_key
+from mapping.sources.sheets import spreadsheet_key
 
 
 class RegisterError(OkrSyncError):
@@ -31,10 +34,9 @@ def read_register(okrs: RegisterConfig, context: Context, client: Optional[Sheet
     """Every row of the register tab, unformatted, and the client (reused for the write-back)."""
     client = client or _client(okrs, context)
     try:
-        answers = client.batch_get(okrs.spreadsheet, [quote_tab(okrs.worksheet)])
+        rows = client.read_tab(okrs.spreadsheet, okrs.worksheet)
     except (SourceError, RetriableError) as exc:
         raise RegisterError(f"register tab {okrs.worksheet!r}: {exc}") from None
-    rows = answers[0].get("values", []) if answers else []
     return RegisterRows(okrs.worksheet, rows, okrs.header_row), client
 
 
@@ -44,24 +46,11 @@ def write_register(okrs: RegisterConfig, register: Register, results: Mapping[st
     data = writeback_ranges(register, results, now)
     if not data:
         return 0
-    rows, columns = extent(data)
     try:
-        client.ensure_grid(okrs.spreadsheet, okrs.worksheet, rows, columns)  # measured columns added past the grid's edge
-        client.batch_update_values(okrs.spreadsheet, data, "RAW")
+        client.write_values_growing(okrs.spreadsheet, okrs.worksheet, data)  # grows the grid in the same request if needed
     except (SourceError, RetriableError) as exc:
         raise OutputError(f"register {spreadsheet_key(okrs.spreadsheet)} tab {okrs.worksheet!r}: {exc}") from None
     return len(data)
-
-
-def extent(data: list[dict]) -> tuple[int, int]:
-    """The last row and column (1-based) the value ranges reach: the grid must be at least that big."""
-    rows = columns = 0
-    for entry in data:
-        a1 = entry["range"].rsplit("!", 1)[-1]
-        for corner in a1.split(":"):
-            row, column = a1_to_rowcol(corner)
-            rows, columns = max(rows, row), max(columns, column)
-    return rows, columns
 
 
 def _client(okrs: RegisterConfig, context: Context) -> SheetsClient:

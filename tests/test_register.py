@@ -152,3 +152,70 @@ def test_missing_measured_columns_are_added_after_the_last_header():
     headers = {d["range"]: d["values"] for d in data if d["range"].endswith("1")}
     assert headers == {"'OKRs'!H1": [["Current"]], "'OKRs'!I1": [["Progress"]], "'OKRs'!J1": [["Score"]],
                        "'OKRs'!K1": [["Status"]], "'OKRs'!L1": [["Last synced"]]}
+
+
+# ---- reading the register tab: one spreadsheets.get, values as values:batchGet gave them ------------
+
+KEY_REG = "1Register000000000000000000000000000000000RR"
+
+
+def register_client():
+    from google.oauth2.credentials import Credentials
+
+    from connectors.sheets_client import BoundedRetryHTTPClient, RateLimiter, SheetsClient
+    return SheetsClient(BoundedRetryHTTPClient(Credentials(token="x"), limiter=RateLimiter(), sleep=lambda s: None),
+                        "okr-sync@acme-okrs.iam.gserviceaccount.com")
+
+
+def read(worksheet: str, client=None):
+    from connectors.base import Context
+    from connectors.sheets_register import read_register
+    from mapping.register import RegisterConfig
+
+    okrs = RegisterConfig.model_validate({"from": "sheets", "spreadsheet": KEY_REG, "worksheet": worksheet})
+    return read_register(okrs, Context(env={}), client or register_client())
+
+
+def test_the_register_is_read_with_one_get_and_its_values_are_those_batch_get_gave(sheets_fake):
+    from fakes.sheets_fake import CellError
+    tab = [
+        ["KR id", "Target", "Due", "Committed", "Current", "Notes", "", ""],
+        ["rev", 1000000, 46357, True, CellError("#N/A"), "=not a formula"],   # 46357 = 2026-12-01 as a serial number
+        ["nps", 40.5, 46357.75, False, "", "", "", "late note"],              # blank cells in the middle
+        [],                                                                  # a blank row in the middle
+        ["otd", "95", "", "", CellError("#DIV/0!"), "", "", ""],             # trailing blanks
+        [], [],                                                              # trailing blank rows
+    ]
+    sheets_fake.add_spreadsheet(KEY_REG, "OKR register", {"Other": [["x"]], "Q4 'OKRs'": tab})
+    sheets_fake.tab(KEY_REG, "Q4 'OKRs'").formulas[(4, 7)] = "=NOW()"  # a formula the fake does not compute: empty
+    rows, client = read("Q4 'OKRs'")
+    expected = [  # by hand: what values:batchGet (UNFORMATTED_VALUE, SERIAL_NUMBER) answers for that tab
+        ["KR id", "Target", "Due", "Committed", "Current", "Notes"],
+        ["rev", 1000000, 46357, True, "#N/A", "=not a formula"],
+        ["nps", 40.5, 46357.75, False, "", "", "", "late note"],
+        [],
+        ["otd", "95", "", "", "#DIV/0!"],
+    ]
+    assert rows.rows == expected and rows.worksheet == "Q4 'OKRs'"
+    assert [type(v) for v in rows.rows[1][1:4]] == [int, int, bool] and type(rows.rows[2][1]) is float
+    assert sheets_fake.count("metadata", KEY_REG) == 1 and sheets_fake.count(key=KEY_REG) == 1  # one read, nothing else
+    assert client.grids[(KEY_REG, "Q4 'OKRs'")] == (1000, 26) and client.sheet_ids[(KEY_REG, "Q4 'OKRs'")] == 1001
+    old = client.batch_get(KEY_REG, ["'Q4 ''OKRs'''"])[0]["values"]  # the previous read, for comparison
+    assert old == expected
+
+
+def test_an_empty_register_tab_reads_as_no_rows(sheets_fake):
+    sheets_fake.add_spreadsheet(KEY_REG, "OKR register", {"OKRs": []}, rows=5, cols=3)
+    rows, client = read("OKRs")
+    assert rows.rows == [] and client.grids[(KEY_REG, "OKRs")] == (5, 3)
+
+
+def test_a_missing_register_tab_is_a_register_error_of_one_line(sheets_fake):
+    from connectors.sheets_register import RegisterError
+
+    sheets_fake.add_spreadsheet(KEY_REG, "OKR register", {"KRs": [["x"]]})
+    with pytest.raises(RegisterError) as info:
+        read("OKRs")
+    assert str(info.value) == (f"register tab 'OKRs': spreadsheet {KEY_REG}: Unable to parse range: 'OKRs' (HTTP 400) "
+                               "while reading values")
+    assert info.value.exit_code == 3 and "\n" not in str(info.value)

@@ -108,11 +108,14 @@ def test_unmapped_kr_is_reported_and_still_in_the_summary(fake, config_path, env
 
 def test_register_sync_request_counts_and_a_second_sync_writes_nothing_to_the_register(fake, config_path, env):
     sync(config_path, env)
-    assert fake.count("batchGet", KEY_REG) == 1 and fake.count("values.batchUpdate", KEY_REG) == 1 and fake.count(key=KEY_REG) == 2
+    # the register: one read (spreadsheets.get with grid data) and one write (its grid fits: a RAW values write)
+    assert fake.count("metadata", KEY_REG) == 1 and fake.count("values.batchUpdate", KEY_REG) == 1 and fake.count(key=KEY_REG) == 2
+    assert fake.count("batchGet", KEY_REG) == 0 and fake.count("batchUpdate", KEY_REG) == 0
     register_after_first = fake.snapshot(KEY_REG)
     summary_after_first = fake.snapshot(KEY_OUT)
     sync(config_path, env)
-    assert fake.count("batchGet", KEY_REG) == 2 and fake.count("values.batchUpdate", KEY_REG) == 1  # nothing changed: no write
+    assert fake.count("metadata", KEY_REG) == 2 and fake.count("values.batchUpdate", KEY_REG) == 1  # nothing changed: no write
+    assert fake.count(key=KEY_REG) == 3
     assert fake.snapshot(KEY_REG) == register_after_first and fake.snapshot(KEY_OUT) == summary_after_first
     writes = [body for kind, body in fake.bodies if kind == "values.batchUpdate"]
     assert {w["valueInputOption"] for w in writes} == {"RAW"}

@@ -1,18 +1,20 @@
 """Grid limits (issue 10): a write past a tab's grid is HTTP 400 "exceeds grid limits" at Google, so the
-register write-back and the summary sink grow the grid first, with as few requests as possible; and
-rows cleared after KRs were removed keep no SPARKLINE formula.
+register write-back and the summary sink grow the grid first, with as few requests as possible (the
+register: its one write is then a `batchUpdate` with the `appendDimension` before the `updateCells`);
+and rows cleared after KRs were removed keep no SPARKLINE formula.
 
 Everything runs against the stateful Sheets fake, which enforces grid limits like the real API.
 """
 from __future__ import annotations
 
+import json
 from datetime import datetime, timezone
 
 import pytest
 from google.oauth2.credentials import Credentials
 
 from connectors.sheets_client import BoundedRetryHTTPClient, RateLimiter, SheetsClient, SheetsError
-from fakes.sheets_fake import SheetsFake
+from fakes.sheets_fake import SheetsFake, apply_fields, parse_fields
 from flows.pipeline import run_sync
 from mapping.loader import load_config
 
@@ -40,7 +42,7 @@ def fake(sheets_fake):
     return sheets_fake
 
 
-def register_config(write_config, outputs: str = "") -> str:
+def register_config(write_config, outputs: str = "", worksheet: str = "OKRs") -> str:
     return str(write_config(f"""
         period: 2026-Q4
         history: sqlite:///history.db
@@ -49,7 +51,7 @@ def register_config(write_config, outputs: str = "") -> str:
         okrs:
           from: sheets
           spreadsheet: {KEY_REG}
-          worksheet: OKRs
+          worksheet: {json.dumps(worksheet)}
           credentials_env: SA_KEY
           metrics:
             rev: {{source: kpis, cell: "'KPIs'!B1"}}
@@ -66,32 +68,59 @@ def requests_to(fake: SheetsFake, key: str) -> dict[str, int]:
     return {kind: fake.count(kind, key) for kind in ("batchGet", "metadata", "batchUpdate", "values.batchUpdate") if fake.count(kind, key)}
 
 
-def measured_of(fake: SheetsFake, first_measured: int) -> dict[str, list]:
-    rows = fake.values(KEY_REG, "OKRs")
+def measured_of(fake: SheetsFake, first_measured: int, tab: str = "OKRs") -> dict[str, list]:
+    rows = fake.values(KEY_REG, tab)
     return {row[4]: row[first_measured:first_measured + 5] for row in rows[1:] if len(row) > 4 and row[4]}
 
 
 # ---- the register write-back ------------------------------------------------------------------
 
-def test_a_register_with_22_header_columns_grows_its_grid_for_the_measured_columns(fake, write_config, env):
-    """22 header columns + 5 measured ones = 27 > Google's default 26: the write used to fail with HTTP 400."""
+def sent_requests(fake: SheetsFake, kind: str = "batchUpdate") -> list[dict]:
+    return [body for k, body in fake.bodies if k == kind]
+
+
+def update_cells(sheet_id: int, row: int, column: int, *values: dict) -> dict:
+    """An updateCells request writing one column of cells from (row, column), 0-based."""
+    return {"updateCells": {"start": {"sheetId": sheet_id, "rowIndex": row, "columnIndex": column},
+                            "rows": [{"values": [v]} for v in values], "fields": "userEnteredValue"}}
+
+
+def num(x) -> dict:
+    return {"userEnteredValue": {"numberValue": x}}
+
+
+def text(x: str) -> dict:
+    return {"userEnteredValue": {"stringValue": x}}
+
+
+def test_a_register_with_22_header_columns_grows_its_grid_in_its_one_write(fake, write_config, env):
+    """22 header columns + 5 measured ones = 27 > Google's default 26: one read, one batchUpdate growing and writing."""
     extra = [f"Note {i}" for i in range(1, 9)]
     header = HUMAN + extra  # 22 columns, A..V; the measured columns go to W..AA
     fake.add_spreadsheet(KEY_REG, "OKR register", {"OKRs": [header] + [row + [""] * 8 for row in KR_ROWS]})  # 1000 x 26
     sync(register_config(write_config), env)
 
     tab = fake.tab(KEY_REG, "OKRs")
-    assert tab.cols == 27 and tab.rows == 1000  # one column appended, rows untouched
+    assert tab.cols == 27 and tab.rows == 1000  # exactly one column appended, rows untouched
     assert fake.values(KEY_REG, "OKRs")[0][22:] == MEASURED
     measured = measured_of(fake, 22)
-    assert measured["rev"][:3] == [250000, 0.25, 0.25] and measured["nps"][:3] == [38, 0.8, 0.8]
-    # 1 read + 1 metadata read (the tab's sheetId) + 1 batchUpdate (appendDimension) + 1 values write
-    assert requests_to(fake, KEY_REG) == {"batchGet": 1, "metadata": 1, "batchUpdate": 1, "values.batchUpdate": 1}
-    grow = [body for kind, body in fake.bodies if kind == "batchUpdate"]
-    assert grow == [{"requests": [{"appendDimension": {"sheetId": tab.sheet_id, "dimension": "COLUMNS", "length": 1}}]}]
+    # rev: 250000 of 0 -> 1,000,000 = 0.25; nps: at_least 40, baseline 30, at 38 -> 0.8
+    assert measured["rev"] == [250000, 0.25, 0.25, "off_track", "2026-11-15 12:00"]
+    assert measured["nps"][:3] == [38, 0.8, 0.8]
+    assert fake.values(KEY_REG, "OKRs")[1][:14] == KR_ROWS[0][:13] + ["note"]  # human columns untouched
+    # 1 read (spreadsheets.get with the grid data) + 1 write (appendDimension and the values together)
+    assert requests_to(fake, KEY_REG) == {"metadata": 1, "batchUpdate": 1}
+    assert fake.count(key=KEY_REG) == 2
+    (body,) = sent_requests(fake)
+    requests_ = body["requests"]
+    assert requests_[0] == {"appendDimension": {"sheetId": tab.sheet_id, "dimension": "COLUMNS", "length": 1}}
+    assert all("updateCells" in r for r in requests_[1:]) and len(requests_) == 1 + 10  # 5 columns: KR rows + header each
+    assert requests_[1] == update_cells(0, 1, 22, num(250000), num(38))  # W2:W3, Current
+    assert requests_[2] == update_cells(0, 0, 22, text("Current"))       # W1, its header
+    assert requests_[-1] == update_cells(0, 0, 26, text("Last synced"))  # AA1: the appended column
 
     sync(register_config(write_config), env)  # the read shows the grown grid and the same values: one read, nothing else
-    assert requests_to(fake, KEY_REG) == {"batchGet": 2, "metadata": 1, "batchUpdate": 1, "values.batchUpdate": 1}
+    assert requests_to(fake, KEY_REG) == {"metadata": 2, "batchUpdate": 1}
 
 
 def test_a_register_tab_with_no_column_right_of_its_header_gets_the_five_measured_columns(fake, write_config, env):
@@ -102,16 +131,30 @@ def test_a_register_tab_with_no_column_right_of_its_header_gets_the_five_measure
     rows = fake.values(KEY_REG, "OKRs")
     assert rows[0] == HUMAN + MEASURED and rows[1][:len(HUMAN)] == KR_ROWS[0]  # human columns untouched
     assert measured_of(fake, len(HUMAN))["rev"] == [250000, 0.25, 0.25, "off_track", "2026-11-15 12:00"]
-    assert requests_to(fake, KEY_REG) == {"batchGet": 1, "metadata": 1, "batchUpdate": 1, "values.batchUpdate": 1}
-    assert [body for kind, body in fake.bodies if kind == "batchUpdate"][0]["requests"] == [
-        {"appendDimension": {"sheetId": tab.sheet_id, "dimension": "COLUMNS", "length": 5}}]
+    assert requests_to(fake, KEY_REG) == {"metadata": 1, "batchUpdate": 1}
+    assert sent_requests(fake)[0]["requests"][0] == {"appendDimension": {"sheetId": tab.sheet_id, "dimension": "COLUMNS", "length": 5}}
 
 
-def test_a_register_whose_grid_fits_costs_no_extra_request(fake, write_config, env):
+def test_a_register_whose_grid_fits_is_one_read_and_one_values_write(fake, write_config, env):
     fake.add_spreadsheet(KEY_REG, "OKR register", {"OKRs": [HUMAN + MEASURED] + KR_ROWS}, rows=3, cols=19)  # exactly enough
     sync(register_config(write_config), env)
-    assert requests_to(fake, KEY_REG) == {"batchGet": 1, "values.batchUpdate": 1}
+    assert requests_to(fake, KEY_REG) == {"metadata": 1, "values.batchUpdate": 1}
     assert measured_of(fake, 14)["nps"][:3] == [38, 0.8, 0.8]
+    assert (fake.tab(KEY_REG, "OKRs").rows, fake.tab(KEY_REG, "OKRs").cols) == (3, 19)
+    assert {body["valueInputOption"] for body in sent_requests(fake, "values.batchUpdate")} == {"RAW"}
+
+
+def test_a_register_tab_titled_with_quotes_and_spaces_is_read_and_grown(fake, write_config, env):
+    title = "Q4 'team' OKRs"
+    fake.add_spreadsheet(KEY_REG, "OKR register", {"Other": [["x"]], title: [HUMAN] + KR_ROWS}, rows=3, cols=len(HUMAN))
+    sync(register_config(write_config, worksheet=title), env)
+    tab = fake.tab(KEY_REG, title)
+    assert (tab.rows, tab.cols) == (3, 19) and fake.tab(KEY_REG, "Other").cols == len(HUMAN)  # only that tab grown
+    assert measured_of(fake, len(HUMAN), title)["nps"][:3] == [38, 0.8, 0.8]
+    assert requests_to(fake, KEY_REG) == {"metadata": 1, "batchUpdate": 1}
+    read = [request for request in fake.mock.calls if request.request.method == "GET" and KEY_REG in request.request.url]
+    assert "ranges=%27Q4+%27%27team%27%27+OKRs%27" in read[0].request.url  # 'Q4 ''team'' OKRs'
+    assert sent_requests(fake)[0]["requests"][0]["appendDimension"]["sheetId"] == tab.sheet_id == 1001
 
 
 def make_client() -> SheetsClient:
@@ -143,6 +186,83 @@ def test_ensure_grid_without_a_known_size_reads_metadata_and_does_not_grow_a_big
     assert fake.count("metadata") == 1 and fake.count("batchUpdate") == 0
     with pytest.raises(SheetsError, match="no tab 'Missing'"):
         client.ensure_grid(KEY_REG, "Missing", 1, 1)
+
+
+def test_a_write_past_the_grid_grows_rows_and_columns_in_the_same_request_with_literal_values(fake):
+    fake.add_spreadsheet(KEY_REG, tabs={"Other": [], "My 'tab'": [["a", "b"], ["", "keep"]]}, rows=5, cols=3)
+    client = make_client()
+    assert client.read_tab(KEY_REG, "My 'tab'") == [["a", "b"], ["", "keep"]]
+    assert (client.grids[(KEY_REG, "My 'tab'")], client.sheet_ids[(KEY_REG, "My 'tab'")]) == ((5, 3), 1001)
+    data = [{"range": "'My ''tab'''!B1:B8", "values": [["=1+1"], [None], ["+49 30 1234"], [None], [None], [True], [7], [0.5]]},
+            {"range": "'My ''tab'''!E2:F2", "values": [["", "'quoted"]]},
+            {"range": "'My ''tab'''!A1", "values": [[""]]}]
+    assert client.write_values_growing(KEY_REG, "My 'tab'", data) == {"batchUpdate": 1}
+    assert fake.count() == 2 and fake.count("metadata") == 1 and fake.count("batchUpdate") == 1
+    (body,) = sent_requests(fake)
+    assert body["requests"] == [
+        {"appendDimension": {"sheetId": 1001, "dimension": "ROWS", "length": 3}},     # 8 rows needed, 5 there
+        {"appendDimension": {"sheetId": 1001, "dimension": "COLUMNS", "length": 3}},  # F = 6 columns needed, 3 there
+        update_cells(1001, 0, 1, text("=1+1")),                                       # B2 is null: left alone
+        update_cells(1001, 2, 1, text("+49 30 1234")),
+        update_cells(1001, 5, 1, {"userEnteredValue": {"boolValue": True}}, num(7), num(0.5)),
+        {"updateCells": {"start": {"sheetId": 1001, "rowIndex": 1, "columnIndex": 4},
+                         "rows": [{"values": [{}, text("'quoted")]}], "fields": "userEnteredValue"}},
+        update_cells(1001, 0, 0, {}),                                                 # "" clears A1
+    ]
+    tab = fake.tab(KEY_REG, "My 'tab'")
+    assert (tab.rows, tab.cols) == (8, 6) and fake.tab(KEY_REG, "Other").cols == 3
+    assert tab.formulas == {}  # text starting with "=" stays text, like a RAW write
+    assert fake.values(KEY_REG, "My 'tab'") == [["", "=1+1"], ["", "keep", "", "", "", "'quoted"], ["", "+49 30 1234"],
+                                                [], [], ["", True], ["", 7], ["", 0.5]]
+    assert client.grids[(KEY_REG, "My 'tab'")] == (8, 6)
+    assert client.write_values_growing(KEY_REG, "My 'tab'", [{"range": "'My ''tab'''!F8", "values": [[1]]}]) == {"values.batchUpdate": 1}
+    assert fake.count() == 3 and fake.values(KEY_REG, "My 'tab'")[7] == ["", 0.5, "", "", "", 1]
+
+
+def test_a_write_without_a_read_of_the_tab_first_finds_its_sheet_id_with_one_metadata_read(fake):
+    fake.add_spreadsheet(KEY_REG, tabs={"OKRs": []}, rows=2, cols=2)
+    client = make_client()
+    assert client.write_values_growing(KEY_REG, "OKRs", [{"range": "'OKRs'!C3", "values": [["x"]]}]) == {"metadata": 1, "batchUpdate": 1}
+    tab = fake.tab(KEY_REG, "OKRs")
+    assert fake.values(KEY_REG, "OKRs") == [[], [], ["", "", "x"]] and (tab.rows, tab.cols) == (3, 3)
+    with pytest.raises(SheetsError, match="no tab 'Missing'"):
+        client.write_values_growing(KEY_REG, "Missing", [{"range": "'Missing'!A1", "values": [["x"]]}])
+
+
+def test_the_fake_applies_a_batch_in_order_and_atomically(fake):
+    """updateCells past the grid is HTTP 400 unless an appendDimension before it in the same batch made room."""
+    fake.add_spreadsheet(KEY_REG, tabs={"OKRs": [["a"]]}, rows=2, cols=2)
+    client = make_client()
+    write = {"updateCells": {"start": {"sheetId": 0, "rowIndex": 0, "columnIndex": 1}, "rows": [{"values": [text("b"), text("c")]}],
+                             "fields": "userEnteredValue"}}
+    grow = {"appendDimension": {"sheetId": 0, "dimension": "COLUMNS", "length": 1}}
+    first = {"updateCells": {"start": {"sheetId": 0, "rowIndex": 1, "columnIndex": 0}, "rows": [{"values": [text("z")]}],
+                             "fields": "userEnteredValue"}}
+    with pytest.raises(SheetsError, match=r"Invalid requests\[1\]\.updateCells: exceeds grid limits\. Max rows: 2, max columns: 2"):
+        client.batch_update(KEY_REG, [first, write, grow])
+    assert fake.values(KEY_REG, "OKRs") == [["a"]] and fake.tab(KEY_REG, "OKRs").cols == 2  # nothing applied, not even A2
+    client.batch_update(KEY_REG, [grow, write])
+    assert fake.values(KEY_REG, "OKRs") == [["a", "b", "c"]] and fake.tab(KEY_REG, "OKRs").cols == 3
+
+
+def test_the_fake_answers_a_get_with_ranges_and_a_field_mask_like_google(fake):
+    fake.add_spreadsheet(KEY_REG, tabs={"Other": [["o"]], "OKRs": [["a", "", 3], [], [True, 2.5]]}, rows=10, cols=4)
+    fields = "sheets(properties(sheetId,title,gridProperties(rowCount,columnCount)),data(rowData(values(effectiveValue,formattedValue))))"
+    client = make_client()
+    answer = client.http.fetch_sheet_metadata(KEY_REG, params={"ranges": "'OKRs'", "fields": fields})
+    assert answer == {"sheets": [{"properties": {"sheetId": 1001, "title": "OKRs", "gridProperties": {"rowCount": 10, "columnCount": 4}},
+                                  "data": [{"rowData": [
+                                      {"values": [{"effectiveValue": {"stringValue": "a"}, "formattedValue": "a"}, {},
+                                                  {"effectiveValue": {"numberValue": 3}, "formattedValue": "3"}]},
+                                      {},
+                                      {"values": [{"effectiveValue": {"boolValue": True}, "formattedValue": "TRUE"},
+                                                  {"effectiveValue": {"numberValue": 2.5}, "formattedValue": "2.5"}]}]}]}]}
+    with pytest.raises(SheetsError, match=r"Unable to parse range: 'Nope' \(HTTP 400\)"):
+        client.read_tab(KEY_REG, "Nope")
+    plain = client.metadata(KEY_REG)  # no ranges, no mask: every tab, no grid data
+    assert [s["properties"]["title"] for s in plain["sheets"]] == ["Other", "OKRs"] and "data" not in plain["sheets"][0]
+    assert parse_fields("a(b,c.d),e") == {"a": {"b": None, "c": {"d": None}}, "e": None}
+    assert apply_fields({"a": [{"b": 1, "x": 2}], "e": 3, "z": 4}, parse_fields("a(b),e")) == {"a": [{"b": 1}], "e": 3}
 
 
 def test_the_fake_answers_a_write_past_the_grid_like_google(fake):

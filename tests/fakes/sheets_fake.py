@@ -10,7 +10,12 @@ grow with `appendDimension` or `updateSheetProperties` up to 10 million cells pe
 GridRange of a formatting request — repeatCell, updateCells, conditional formats, column widths — must
 lie inside its grid; `addSheet`/`updateSheetProperties` honour `index`, moving the other tabs along),
 honours RAW vs USER_ENTERED (and null = leave the cell, "" = clear it, formula included), and logs
-every request by kind.
+every request by kind. `spreadsheets.get` honours `ranges` (only the tabs of the ranges; a range naming
+no tab is HTTP 400 `Unable to parse range: <range>`), `includeGridData` or a `fields` mask naming
+`data` (GridData: `rowData[].values[]` of CellData with `effectiveValue` and `formattedValue`, `{}` for
+an empty cell inside the used area, nothing beyond it), and applies the `fields` mask to its answer.
+A cell holding `CellError("#N/A")` is an error cell: its text in `values:batchGet`, an `errorValue`
+in grid data.
 
 It deliberately shares no code with okr-sync: A1 parsing here is its own.
 """
@@ -51,6 +56,86 @@ def col_letters(n: int) -> str:
         n, rem = divmod(n - 1, 26)
         out = chr(65 + rem) + out
     return out
+
+
+class CellError(str):
+    """The value of a cell showing an error (`CellError("#N/A")`): UNFORMATTED_VALUE shows its text."""
+
+    TYPES = {"#N/A": "N_A", "#REF!": "REF", "#DIV/0!": "DIVIDE_BY_ZERO", "#VALUE!": "VALUE", "#NAME?": "NAME",
+             "#NUM!": "NUM", "#NULL!": "NULL_VALUE", "#ERROR!": "ERROR"}
+
+    @property
+    def type(self) -> str:
+        return self.TYPES.get(str(self), "ERROR")
+
+
+def cell_data(value: Any, formula: Optional[str] = None) -> dict:
+    """A stored cell as the API's CellData (userEnteredValue, effectiveValue, formattedValue); {} when empty."""
+    out: dict[str, Any] = {}
+    if formula is not None:  # the fake does not compute formulas: no effective value
+        return {"userEnteredValue": {"formulaValue": formula}}
+    if value is None or value == "":
+        return out
+    if isinstance(value, CellError):
+        return {"effectiveValue": {"errorValue": {"type": value.type, "message": f"error {value}"}}, "formattedValue": str(value)}
+    if isinstance(value, bool):
+        kind, text = "boolValue", "TRUE" if value else "FALSE"
+    elif isinstance(value, (int, float)):
+        kind, text = "numberValue", f"{value:g}" if isinstance(value, float) else str(value)
+    else:
+        kind, text = "stringValue", str(value)
+    return {"userEnteredValue": {kind: value}, "effectiveValue": {kind: value}, "formattedValue": text}
+
+
+def parse_fields(mask: str) -> dict:
+    """A field mask (`sheets(properties(sheetId,title),data)`, `a.b`) as a tree {name: subtree or None (all)}."""
+    pos = 0
+
+    def parse_list(end: str) -> dict:
+        nonlocal pos
+        tree: dict[str, Any] = {}
+        while pos < len(mask) and mask[pos] != end:
+            match = re.match(r"\s*([A-Za-z_][A-Za-z0-9_.]*)\s*", mask[pos:])
+            if not match:
+                raise FakeError(400, f"Invalid field selection {mask}", "INVALID_ARGUMENT")
+            pos += match.end()
+            path = match.group(1).split(".")
+            sub: Any = None
+            if pos < len(mask) and mask[pos] == "(":
+                pos += 1
+                sub = parse_list(")")
+                if pos >= len(mask):
+                    raise FakeError(400, f"Invalid field selection {mask}", "INVALID_ARGUMENT")
+                pos += 1
+            for name in reversed(path[1:]):
+                sub = {name: sub}
+            merge(tree, path[0], sub)
+            if pos < len(mask) and mask[pos] == ",":
+                pos += 1
+        return tree
+
+    def merge(tree: dict, name: str, sub: Any) -> None:
+        if name in tree and isinstance(tree[name], dict) and isinstance(sub, dict):
+            for k, v in sub.items():
+                merge(tree[name], k, v)
+        else:
+            tree[name] = None if name in tree and (tree[name] is None or sub is None) else sub
+
+    tree = parse_list("")
+    if pos != len(mask):
+        raise FakeError(400, f"Invalid field selection {mask}", "INVALID_ARGUMENT")
+    return tree
+
+
+def apply_fields(node: Any, tree: Optional[dict]) -> Any:
+    """Keep only the masked fields of an answer (lists apply the mask to each element)."""
+    if tree is None:
+        return node
+    if isinstance(node, list):
+        return [apply_fields(item, tree) for item in node]
+    if isinstance(node, dict):
+        return {k: apply_fields(v, tree[k]) for k, v in node.items() if k in tree}
+    return node
 
 
 def error_body(code: int, message: str, status: str) -> dict:
@@ -218,7 +303,7 @@ class SheetsFake:
             return 403, {}, json.dumps(error_body(403, "The caller does not have permission", "PERMISSION_DENIED"))
         try:
             if kind == "metadata":
-                answer = self._metadata(book)
+                answer = self._metadata(book, query)
             elif kind == "batchGet":
                 answer = self._batch_get(book, query)
             elif kind == "values.batchUpdate":
@@ -231,10 +316,23 @@ class SheetsFake:
             return exc.code, {}, json.dumps(error_body(exc.code, exc.message, exc.status))
         return 200, {}, json.dumps(answer)
 
-    def _metadata(self, book: Spreadsheet) -> dict:
+    def _metadata(self, book: Spreadsheet, query: Optional[dict] = None) -> dict:
+        query = query or {}
+        fields = query.get("fields", [None])[0]
+        mask = parse_fields(fields) if fields else None
+        wants_data = query.get("includeGridData", ["false"])[0] == "true" or bool(
+            mask and "sheets" in mask and (mask["sheets"] is None or "data" in mask["sheets"]))
+        asked: dict[str, list[tuple[int, int, int, int]]] = {}  # tab title -> its ranges, in asking order
+        for text in query.get("ranges", []):
+            tab, r0, c0, r1, c1 = self._resolve(book, text)  # a range naming no tab: 400 "Unable to parse range"
+            asked.setdefault(tab.title, []).append((r0, c0, r1, c1))
         sheets = []
         for tab in book.tabs:
+            if asked and tab.title not in asked:
+                continue  # with ranges, only the tabs they intersect
             entry: dict[str, Any] = {"properties": tab.properties()}
+            if wants_data:
+                entry["data"] = [self._grid_data(tab, *bounds) for bounds in asked.get(tab.title, [(0, 0, tab.rows, tab.cols)])]
             if tab.conditional:
                 entry["conditionalFormats"] = copy.deepcopy(tab.conditional)
             if tab.metadata:
@@ -248,7 +346,28 @@ class SheetsFake:
                                       "range": {"sheetId": book.tab(t).sheet_id, "startRowIndex": r0, "endRowIndex": r1,
                                                 "startColumnIndex": c0, "endColumnIndex": c1}}
                                      for i, (name, (t, r0, c0, r1, c1)) in enumerate(book.named.items())]
-        return answer
+        return apply_fields(answer, mask)
+
+    @staticmethod
+    def _grid_data(tab: Tab, r0: int, c0: int, r1: int, c1: int) -> dict:
+        """One GridData: rows of CellData up to the last used row, each up to its last used cell; {} inside."""
+        used = [r for r, _ in list(tab.cells) + list(tab.formulas)]
+        rows = []
+        for r in range(r0, min(r1, max(used, default=-1) + 1)):
+            cells = [cell_data(tab.cells.get((r, c)), tab.formulas.get((r, c))) for c in range(c0, c1)]
+            while cells and not cells[-1]:
+                cells.pop()
+            rows.append({"values": cells} if cells else {})
+        while rows and not rows[-1]:
+            rows.pop()
+        grid: dict[str, Any] = {}
+        if r0:
+            grid["startRow"] = r0
+        if c0:
+            grid["startColumn"] = c0
+        if rows:
+            grid["rowData"] = rows
+        return grid
 
     @staticmethod
     def _echo_title(title: str) -> str:
