@@ -44,22 +44,33 @@ def start(args: list[str], env: dict[str, str], log: Path, cwd: Path) -> subproc
     return subprocess.Popen(args, env=env, cwd=cwd, stdout=log.open("w"), stderr=subprocess.STDOUT, start_new_session=True)
 
 
+def descendants(pid: int) -> list[int]:
+    """Every living process started, directly or not, by `pid` (Prefect starts each flow run in a new session,
+    so the process group would not find them)."""
+    parents: dict[int, int] = {}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                stat = Path(f"/proc/{entry}/stat").read_text()
+            except OSError:
+                continue
+            fields = stat[stat.rindex(")") + 2:].split()  # after "pid (name) ": state, ppid, ...
+            if fields[0] != "Z":
+                parents[int(entry)] = int(fields[1])
+    found, frontier = [], [pid]
+    while frontier:
+        children = [child for child, parent in parents.items() if parent in frontier]
+        found += children
+        frontier = children
+    return found
+
+
 def wait_for_children(process: subprocess.Popen, timeout: float = 120) -> None:
     """Wait until the processes a worker started (one per flow run) have exited. A run is Completed before its
-    process exits, and the process sends its last log lines on the way out: stopping the worker's process group
-    earlier would cut them off."""
+    process exits, and the process sends its last log lines on the way out: stopping the worker earlier makes
+    it stop them, and their last lines are lost."""
     deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        children = []
-        for entry in os.listdir("/proc"):
-            if entry.isdigit() and int(entry) != process.pid:
-                try:
-                    if os.getpgid(int(entry)) == process.pid:
-                        children.append(entry)
-                except ProcessLookupError:
-                    pass
-        if not children:
-            return
+    while descendants(process.pid) and time.monotonic() < deadline:
         time.sleep(0.5)
 
 
