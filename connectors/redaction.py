@@ -18,7 +18,7 @@ import base64
 import re
 import threading
 from typing import Any, Iterable, Mapping
-from urllib.parse import parse_qsl, unquote, urlsplit
+from urllib.parse import parse_qsl, quote, quote_plus, unquote, urlsplit
 
 MIN_SECRET_LENGTH = 4  # shorter env values (a port, a flag) are not secrets and would mangle numbers if masked
 SENSITIVE_NAMES = ("password", "passwd", "pwd", "secret", "token", "apikey", "api_key", "api-key", "access_key",
@@ -77,10 +77,12 @@ def secret_values(config: Any, env: Mapping[str, str]) -> list[str]:
 
 
 def scrub(text: str, secrets: Iterable[str] = ()) -> str:
-    """`text` safe to show: known and `secrets` values masked, credential-shaped text masked, control codes visible."""
-    for secret in sorted({*known_secrets(), *secrets}, key=len, reverse=True):
-        if len(secret) >= MIN_SECRET_LENGTH:
-            text = text.replace(secret, MASK)
+    """`text` safe to show: known and `secrets` values masked (in any letter case, and in their percent-encoded,
+    base64 and hex forms), credential-shaped text masked, control codes visible."""
+    values = {part for secret in secrets for part in _parts(secret)} | set(known_secrets())
+    ordered = sorted((v for v in values if len(v) >= MIN_SECRET_LENGTH), key=len, reverse=True)
+    if ordered:
+        text = re.sub("|".join(map(re.escape, ordered)), MASK, text, flags=re.IGNORECASE)
     text = _KEY_VALUE.sub(_mask_value, text)
     text = _AUTH_SCHEME.sub(lambda m: f"{m.group(1)} {MASK}", text)
     return _CONTROL.sub(lambda m: repr(m.group())[1:-1], text)
@@ -90,6 +92,8 @@ def _mask_value(match: re.Match) -> str:
     key = match.group("key").strip("\"' :=").lower()
     if key.endswith(("_env", "_secret")):  # okr-sync's own hints name config keys (`token_env: JIRA_TOKEN`), not values
         return match.group()
+    if match.group("value").strip("\"'").upper() in ("YES", "NO", "TRUE", "FALSE", "NONE", "NULL", MASK):
+        return match.group()  # MySQL's "(using password: YES)" says whether one was sent, not what it is
     return match.group("key") + MASK
 
 
@@ -115,8 +119,19 @@ def safe_url(url: Any) -> str:
     return f"{base}?{'&'.join(shown)}"
 
 
+def _encodings(value: str) -> set[str]:
+    """The forms a service may echo a value in: percent-encoded (a query string, a form body), base64 (a header,
+    a token), hex; the ones that differ from the value itself."""
+    raw = value.encode()
+    forms = {quote(value, safe=""), quote_plus(value), raw.hex(),
+             base64.b64encode(raw).decode(), base64.urlsafe_b64encode(raw).decode()}
+    forms |= {form.rstrip("=") for form in forms}
+    return {form for form in forms if form != value}
+
+
 def _parts(value: str) -> set[str]:
-    """A secret and what of it a service could echo separately: a URL's password, its credential parameters."""
+    """A secret, its encodings, and what of it a service could echo separately: a URL's password, its credential
+    parameters."""
     parts = {value}
     if "://" in value:
         try:
@@ -128,4 +143,4 @@ def _parts(value: str) -> set[str]:
                     parts.add(item)
         except ValueError:
             pass
-    return parts
+    return parts | {form for part in parts for form in _encodings(part)}

@@ -12,6 +12,9 @@ from typing import Any, Iterator, Optional
 # pydantic scans every installed package's entry points for plugins on its first validation (~60 ms of
 # each start); okr-sync uses none. A user who wants a pydantic plugin sets the variable to their own list.
 os.environ.setdefault("PYDANTIC_DISABLE_PLUGINS", "__all__")
+# A temporary Prefect server (alerts loading notification blocks without PREFECT_API_URL) would try to send
+# telemetry and print an ERROR line when the machine has no internet; a sync tool sends nothing unasked.
+os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 
 import typer  # noqa: E402
 
@@ -68,13 +71,27 @@ class _LazyConsole:
     def __getattr__(self, name: str) -> Any:
         return getattr(self.real, name)
 
+    def print(self, *objects: Any, **options: Any) -> None:
+        """Console.print; plain text (markup=False) has its control codes shown, never sent (see `plain`)."""
+        if options.get("markup") is False:
+            objects = tuple(plain(o) if isinstance(o, str) else o for o in objects)
+        self.real.print(*objects, **options)
+
+
+_CONTROL = "[\x00-\x08\x0b-\x1f\x7f-\x9f]"
+
+
+def plain(text: str) -> str:
+    """Text to print as it is, its control codes (ESC, bell, CR...) shown as \\x1b: a file name, a config value or a
+    source's answer cannot clear the terminal, rewrite a CI log line or plant a link."""
+    import re
+    return re.sub(_CONTROL, lambda m: repr(m.group())[1:-1], text)
+
 
 def escape(text: str) -> str:
     """Text from a source or a config, printed as it is: never as rich markup, control codes shown as \\x1b."""
-    import re
-
     from rich.markup import escape as rich_escape
-    return rich_escape(re.sub(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]", lambda m: repr(m.group())[1:-1], text))
+    return rich_escape(plain(text))
 
 
 out = _LazyConsole(stderr=False)
@@ -100,7 +117,12 @@ def _options(debug: bool = typer.Option(False, "--debug", help="show tracebacks 
              version: bool = typer.Option(False, "--version", callback=_version, is_eager=True, help="print the version and exit")) -> None:
     STATE["debug"] = debug
     import logging
-    logging.basicConfig(level=logging.DEBUG if debug else logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    if debug:
+        logging.basicConfig(level=logging.DEBUG, format="%(levelname)s %(name)s: %(message)s")
+    else:  # "warning: ...", like every other line okr-sync prints
+        logging.addLevelName(logging.WARNING, "warning")
+        logging.addLevelName(logging.ERROR, "error")
+        logging.basicConfig(level=logging.WARNING, format="%(levelname)s: %(message)s")
 
 
 def _fail(exc: BaseException) -> None:
@@ -113,7 +135,8 @@ def _fail(exc: BaseException) -> None:
     said = _environment_problem(exc)
     if said:
         err.print(f"[red]error:[/red] {escape(said)}", markup=True, highlight=False, soft_wrap=True)
-        raise typer.Exit(EXIT_IO)
+        in_the_way = isinstance(exc, (FileExistsError, NotADirectoryError))  # a path given wrong: like a bad argument
+        raise typer.Exit(EXIT_CONFIG if in_the_way else EXIT_IO)
     err.print(f"[red]internal error:[/red] {type(exc).__name__}: {escape(str(exc))} (rerun with --debug for the traceback)",
               markup=True, highlight=False, soft_wrap=True)
     raise typer.Exit(EXIT_IO)
@@ -165,10 +188,10 @@ def validate(config: Path = typer.Argument(..., metavar="FILE", help="okrs.yaml 
                 f"{len(loaded.okrs.metrics)} metric mappings")
     else:
         okrs = f"{len(loaded.objectives)} objectives, {len(loaded.key_results())} key results"
-    sys.stdout.write(f"{config}: OK - {okrs}, {len(loaded.sources)} sources, {len(loaded.outputs)} outputs, "
-                     f"period {loaded.period_obj().name}\n")  # plain text: no need to load rich for one line
+    sys.stdout.write(plain(f"{config}: OK - {okrs}, {len(loaded.sources)} sources, {len(loaded.outputs)} outputs, "
+                           f"period {loaded.period_obj().name}\n"))  # plain text: no need to load rich for one line
     for finding in findings:
-        sys.stderr.write(f"warning: {finding}\n")
+        sys.stderr.write(plain(f"warning: {finding}\n"))
     if connect:
         _connect(config, loaded)
 
@@ -198,10 +221,10 @@ def _report_findings(findings: list, path: Path, strict: bool) -> None:
     """Print lint findings (errors with --strict: exit code 2, like an invalid config)."""
     label = "error" if strict else "warning"
     for finding in findings:
-        sys.stderr.write(f"{label}: {finding}\n")
+        sys.stderr.write(plain(f"{label}: {finding}\n"))
     if strict:
-        sys.stderr.write(f"{path}: {len(findings)} lint finding{'s' if len(findings) != 1 else ''} (--strict makes them errors; "
-                         "fix them, or switch a rule off with lint: {disable: [rule-id]})\n")
+        sys.stderr.write(plain(f"{path}: {len(findings)} lint finding{'s' if len(findings) != 1 else ''} (--strict makes them errors; "
+                               "fix them, or switch a rule off with lint: {disable: [rule-id]})\n"))
         raise typer.Exit(EXIT_CONFIG)
 
 
@@ -344,11 +367,14 @@ def backfill(config: Path = typer.Argument(..., metavar="FILE", help="okrs.yaml 
         raise typer.BadParameter(f"--every {every!r}: use day or week")
     try:
         loaded = _load(config)
-        with Progress(TextColumn("backfill {task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
-                      console=err.real, transient=True) as bar:
-            task = bar.add_task("", total=None)
-            outcome = run_backfill(loaded, start, end, every=every, overwrite=overwrite,  # type: ignore[arg-type]
-                                   progress=lambda day, done, total: bar.update(task, description=str(day), completed=done, total=total))
+        if not err.real.is_terminal:  # a CI log or a pipe: no progress bar (it would only leave a blank line)
+            outcome = run_backfill(loaded, start, end, every=every, overwrite=overwrite)  # type: ignore[arg-type]
+        else:
+            with Progress(TextColumn("backfill {task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
+                          console=err.real, transient=True) as bar:
+                task = bar.add_task("", total=None)
+                outcome = run_backfill(loaded, start, end, every=every, overwrite=overwrite,  # type: ignore[arg-type]
+                                       progress=lambda day, done, total: bar.update(task, description=str(day), completed=done, total=total))
     except Exception as exc:  # noqa: BLE001
         _fail(exc)
     out.print(f"backfill: {len(outcome.evaluated)} day(s) evaluated, {len(outcome.skipped)} already recorded and skipped"
@@ -470,9 +496,9 @@ def lint_command(config: Path = typer.Argument(..., metavar="FILE", help="okrs.y
     if strict and findings:
         _report_findings(findings, config, strict=True)
     for finding in findings:
-        sys.stdout.write(f"{finding}\n")
+        sys.stdout.write(plain(f"{finding}\n"))
     count = len(findings)
-    sys.stdout.write(f"{config}: {count} lint finding{'s' if count != 1 else ''}\n" if count else f"{config}: no lint findings\n")
+    sys.stdout.write(plain(f"{config}: {count} lint finding{'s' if count != 1 else ''}\n" if count else f"{config}: no lint findings\n"))
 
 
 @app.command("init", short_help="Write a starter okrs.yaml (a template with offline sample data).")
@@ -487,9 +513,9 @@ def init_command(directory: Path = typer.Argument(Path("."), metavar="DIR", help
     except Exception as exc:  # noqa: BLE001
         _fail(exc)
     for path in written:
-        sys.stdout.write(f"created {path}\n")
+        sys.stdout.write(plain(f"created {path}\n"))
     target = directory / "okrs.yaml"
-    sys.stdout.write(f"next: edit {target} (its header says what to change), then okr-sync run {target}\n")
+    sys.stdout.write(plain(f"next: edit {target} (its header says what to change), then okr-sync run {target}\n"))
 
 
 def _config_files(paths: list[Path]) -> list[Path]:
@@ -523,7 +549,7 @@ def deploy_command(paths: list[Path] = typer.Argument(..., metavar="FILE|DIR", h
         plans = plan_deployments(configs)
         for plan in plans:
             when = f"cron '{plan.cron}' ({plan.timezone})" if plan.cron else "no schedule (run it on demand)"
-            sys.stdout.write(f"{plan.full_name}: {when}, config {plan.parameters['config_path']}\n")
+            sys.stdout.write(plain(f"{plan.full_name}: {when}, config {plan.parameters['config_path']}\n"))
         if dry_run:
             sys.stdout.write("dry run: nothing was created\n")
             return
@@ -572,7 +598,7 @@ def checkin_command(config: Path = typer.Argument(..., metavar="FILE", help="okr
 
 @app.command("review", short_help="Score the ended period and write its Review tab.")
 def review_command(config: Path = typer.Argument(..., metavar="FILE", help="okrs.yaml whose period to review"),
-                   offset_days: int = typer.Option(0, "--offset-days", metavar="N", min=0,
+                   offset_days: int = typer.Option(0, "--offset-days", metavar="N", min=0, max=3650,
                                                    help="wait N more days after the period's end, for sources that close late"),
                    force: bool = typer.Option(False, "--force", help="evaluate and write the review again though it was written before")) -> None:
     """The period review: every KR evaluated as of the period's last day, final 0-1 scores, committed KRs below 1.0 and
@@ -613,7 +639,7 @@ def _main() -> int:
         elif "UsageError" in kinds:
             ctx = getattr(exc, "ctx", None)
             where = f" (see {ctx.command_path} --help)" if ctx is not None else ""
-            sys.stderr.write(f"error: {' '.join(exc.format_message().split())}{where}\n")  # type: ignore[attr-defined]
+            sys.stderr.write(plain(f"error: {' '.join(exc.format_message().split())}{where}\n"))  # type: ignore[attr-defined]
         elif "ClickException" in kinds:
             exc.show()  # type: ignore[attr-defined]
         elif "Abort" in kinds:

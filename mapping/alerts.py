@@ -50,6 +50,9 @@ class AlertSettings(StrictModel):
             if not _BLOCK.match(name):
                 raise ValueError(f"notification block {name!r} must be written <block type>/<block name>, e.g. "
                                  "slack-webhook/okr-alerts, ms-teams-webhook/okr or custom-webhook/okr (see `prefect block ls`)")
+        twice = sorted({name for name in names if names.count(name) > 1})
+        if twice:
+            raise ValueError(f"notification block {twice[0]!r} is listed twice (every message would be sent twice); list it once")
         return names
 
 

@@ -89,9 +89,15 @@ def check_output_paths(data: dict, file: Path, out: Any, env: Mapping[str, str])
             database = sqlite_file(url) if isinstance(url, str) else None
             if database:
                 taken.setdefault(identity(place(database)), f"the database of source {name!r}")
+    files: list[tuple[Path, tuple, str]] = []  # every output file: where, its key path, what it is
     for index, output in enumerate(as_list(data.get("outputs"))):
         output = as_dict(output)
         if output.get("kind") not in ("xlsx", "html") or not isinstance(output.get("path"), str):
+            continue
+        folder = _not_a_file(output["path"], place(output["path"]) if output["path"].strip() else file.parent)
+        if folder:
+            out.add(("outputs", index, "path"), f"output path {output['path']!r} {folder}",
+                    f"name the file to write, e.g. out/okr-summary.{output['kind']}")
             continue
         written = [("path", output["path"], f"output path {output['path']}", f"also the path of outputs[{index}]")]
         if output["kind"] == "xlsx":  # its check-in and review workbook (flows.checkin)
@@ -108,3 +114,20 @@ def check_output_paths(data: dict, file: Path, out: Any, env: Mapping[str, str])
                 out.add(("outputs", index, key), f"{what} is {taken[found]}", "write the output elsewhere")
             else:
                 taken[found] = label
+                files.append((place(value), ("outputs", index, key), what))
+    for where, path, what in files:  # out/report.html as a file and out/report.html/x.xlsx cannot both be written
+        inside = next((other_what for other, _, other_what in files if other != where and other.is_relative_to(where)), None)
+        if inside:
+            out.add(path, f"{what} is the folder of {inside}", "write the outputs to separate files")
+
+
+def _not_a_file(value: str, where: Path) -> str:
+    """Why an output path cannot be a file to write ("" when it can): it names a folder, or one is there."""
+    if not value.strip() or value.rstrip().endswith(("/", "\\")) or Path(value).name in ("", ".", ".."):
+        return "names a folder, not a file"
+    if where.is_dir():
+        return "is an existing folder"
+    blocking = next((parent for parent in where.parents if parent.exists()), None)
+    if blocking is not None and not blocking.is_dir():
+        return f"is inside {blocking}, which is a file"
+    return ""

@@ -333,8 +333,7 @@ def _malformed(file: str, exc: yaml.YAMLError, text: str) -> ConfigError:
         if exc.character == 0:
             hint = "a NUL usually means the file was saved as UTF-16: save it as UTF-8, or remove the character"
         else:
-            escape = f"\\x{exc.character:02x}" if exc.character < 0x100 else f"\\u{exc.character:04x}"
-            hint = f'remove it, or write it as the escape "{escape}" inside double quotes'
+            hint = "remove it: a config holds plain text"
         return ConfigError([Problem(file, _reader_line(text, exc.position), "",
                                     f"malformed YAML: {kind} {_character(exc.character)} is not allowed", hint)])
     mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)

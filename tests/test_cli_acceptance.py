@@ -48,7 +48,7 @@ def test_a_command_line_mistake_is_one_line_naming_the_help_to_read(factory, arg
 def test_a_file_where_a_folder_is_needed_is_one_line_not_an_internal_error(tmp_path, args):
     (tmp_path / "taken").write_text("a file\n")
     done = okr_sync(*args, cwd=tmp_path)
-    assert done.returncode == 3
+    assert done.returncode == 2  # a path given wrong, like a bad argument
     assert done.stderr.startswith("error: taken") and "a file is in the way where a folder is needed" in done.stderr
     assert "internal error" not in done.stderr and done.stderr.count("\n") == 1
 
@@ -78,16 +78,16 @@ def test_a_malformed_limit_is_a_command_line_error(factory):
 
 
 def test_an_output_that_fails_leaves_the_others_written_and_the_result_shown(factory):
-    factory.write_text(factory.read_text() + "  - {kind: html, path: out/report.html}\n  - {kind: xlsx, path: out/second.xlsx}\n")
-    (factory.parent / "out" / "report.html").mkdir(parents=True)  # the HTML report cannot be written
+    # /sys takes no new files, not even from root: the HTML report cannot be written (validate cannot know)
+    factory.write_text(factory.read_text() + "  - {kind: html, path: /sys/okr-report.html}\n  - {kind: xlsx, path: out/second.xlsx}\n")
     done = okr_sync("run", "okrs.yaml", "--format", "json", cwd=factory.parent)
     assert done.returncode == 3
     said = json.loads(done.stdout)
     assert said["ok"] is False and len(said["key_results"]) == 8
     assert said["written"] == ["out/okr-summary.xlsx", "out/second.xlsx"]
-    assert len(said["output_errors"]) == 1 and said["output_errors"][0].startswith("cannot write HTML report out/report.html")
+    assert len(said["output_errors"]) == 1 and said["output_errors"][0].startswith("cannot write HTML report /sys/okr-report.html")
     assert (factory.parent / "out" / "second.xlsx").exists()
-    assert done.stderr.splitlines()[-1].startswith("error: cannot write HTML report out/report.html")
+    assert done.stderr.splitlines()[-1].startswith("error: cannot write HTML report /sys/okr-report.html")
     table = okr_sync("run", "okrs.yaml", cwd=factory.parent)
     assert table.returncode == 3 and "defect-rate" in table.stdout and "wrote out/second.xlsx" in table.stdout
 
@@ -116,3 +116,29 @@ def test_validate_connect_reports_an_unreachable_database_without_python_class_n
     done = okr_sync("validate", "okrs.yaml", "--connect", cwd=factory.parent, MES_URL="postgresql+psycopg://okr@127.0.0.1:1/x")
     assert done.returncode == 1
     assert "FAILED" in done.stderr and "cannot connect to" in done.stderr and "RetriableError" not in done.stderr
+
+
+@pytest.mark.parametrize("days", ["3651", "100000000000"])
+def test_a_review_offset_beyond_ten_years_is_a_command_line_error(factory, days):
+    done = okr_sync("review", "okrs.yaml", "--offset-days", days, cwd=factory.parent)
+    assert done.returncode == 2 and done.stderr.startswith("error: Invalid value for '--offset-days'"), done.stderr
+    assert done.stderr.count("\n") == 1
+
+
+def test_a_file_name_with_control_codes_is_printed_harmlessly(factory):
+    odd = factory.parent / "e\x1b[2Jx.yaml"
+    odd.write_text(factory.read_text())
+    for command in (["validate", odd.name], ["lint", odd.name]):
+        done = okr_sync(*command, cwd=factory.parent)
+        assert done.returncode == 0, done.stderr
+        assert "\x1b" not in done.stdout + done.stderr and "e\\x1b[2Jx.yaml" in done.stdout + done.stderr
+
+
+def test_a_log_warning_reads_like_every_other_line(factory, tmp_path):
+    factory.write_text(factory.read_text() + "alerts: {notify: [custom-webhook/nope]}\n"
+                       .replace("nope", f"nope-{tmp_path.name[-6:]}"))
+    home = tmp_path / "prefect-home"
+    done = okr_sync("run", "okrs.yaml", cwd=factory.parent, PREFECT_HOME=str(home))
+    lines = [line for line in done.stderr.splitlines() if "notification block" in line]
+    assert lines and all(line.startswith("warning: ") for line in lines), done.stderr
+    assert "ERROR" not in done.stderr and "telemetry" not in done.stderr

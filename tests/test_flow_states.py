@@ -52,8 +52,8 @@ def test_a_failed_source_is_a_failed_task_and_the_other_source_completes(prefect
 def test_an_output_that_cannot_be_written_fails_the_flow_run_with_one_line_and_the_other_outputs_written(prefect_harness, factory):
     from flows.sync import sync_okrs
 
-    factory.write_text(factory.read_text() + "  - {kind: html, path: out/report.html}\n  - {kind: xlsx, path: out/second.xlsx}\n")
-    (factory.parent / "out" / "report.html").mkdir(parents=True)  # a folder where the report goes
+    # /sys takes no new files, not even from root: the HTML report cannot be written (validate cannot know)
+    factory.write_text(factory.read_text() + "  - {kind: html, path: /sys/okr-report.html}\n  - {kind: xlsx, path: out/second.xlsx}\n")
     state = sync_okrs(str(factory), now=NOW, return_state=True)
     assert state.is_failed()
     assert state.message.startswith("cannot write HTML report ") and "\n" not in state.message

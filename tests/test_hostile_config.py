@@ -213,7 +213,7 @@ def test_a_formula_that_cannot_be_computed_is_refused_at_validate(factory, formu
 def test_a_control_character_is_named_at_its_line(factory):
     edit(factory, "# relative to this file", "# relative\x1b to this file")
     assert refused_by_validate(factory) == (f"{factory}:5: malformed YAML: control character \\x1b (ESC) is not allowed "
-                                            '(remove it, or write it as the escape "\\x1b" inside double quotes)')
+                                            "(remove it: a config holds plain text)")
 
 
 def test_a_control_character_after_non_ascii_text_is_at_the_right_line(tmp_path):
@@ -303,3 +303,26 @@ def test_yaml_1_1_words_and_base_60_are_text_refused_where_a_number_is_due(facto
     line = line_with(factory, f"target: {written}")
     said = refused_by_validate(factory)
     assert said.startswith(f"{factory}:{line}: objectives[0].key_results[0].target: '{written}' is not a number")
+
+
+@pytest.mark.parametrize("written, why", [
+    ('"/"', "names a folder, not a file"), ('""', "names a folder, not a file"), ('"."', "names a folder, not a file"),
+    ('".."', "names a folder, not a file"), ('"out2/"', "names a folder, not a file"), ("data", "is an existing folder"),
+])
+def test_an_output_path_that_is_a_folder_is_refused_at_its_line(factory, written, why):
+    edit(factory, "path: out/okr-summary.xlsx", f"path: {written}")
+    line = line_with(factory, f"path: {written}")
+    assert refused_by_validate(factory) == (f"{factory}:{line}: outputs[0].path: output path {written.strip(chr(34))!r} {why} "
+                                            "(name the file to write, e.g. out/okr-summary.xlsx)")
+
+
+def test_an_output_that_would_be_the_folder_of_another_is_refused(factory):
+    edit(factory, "path: out/okr-summary.xlsx", "path: rep/okr-summary.xlsx\n  - {kind: html, path: rep}")
+    line = line_with(factory, "path: rep}")
+    assert refused_by_validate(factory) == (f"{factory}:{line}: outputs[1].path: output path rep is the folder of output path "
+                                            "rep/okr-summary.xlsx (write the outputs to separate files)")
+
+
+def test_an_output_inside_a_file_is_refused(factory):
+    edit(factory, "path: out/okr-summary.xlsx", "path: okrs.yaml/okr-summary.xlsx")
+    assert "outputs[0].path: output path 'okrs.yaml/okr-summary.xlsx' is inside " in refused_by_validate(factory)

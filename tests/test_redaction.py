@@ -161,3 +161,20 @@ def test_every_connector_s_non_finite_value_becomes_that_query_s_error():
     assert [type(answers[q]).__name__ for q in queries] == ["SourceError", "SourceError", "Observation"]
     assert str(answers[queries[0]]) == "source 'bi': the query answered nan, not a finite number; make it return a real value"
     assert isinstance(answers[queries[1]], SourceError) and answers[queries[2]].value == 0.5
+
+
+@pytest.mark.parametrize("echoed", [
+    "s3cr3t-T0k3n+/=xyz",                          # as sent
+    "s3cr3t-T0k3n%2B%2F%3Dxyz",                    # percent-encoded (a query string, a form body)
+    "s3cr3t-T0k3n%2B%2F%3Dxyz".lower(),            # percent-encoded, lower-case hex digits
+    "czNjcjN0LVQwazNuKy89eHl6",                    # base64
+    "7333637233742d54306b336e2b2f3d78797a",        # hex
+    "S3CR3T-T0K3N+/=XYZ",                          # upper-cased by a gateway
+])
+def test_a_secret_echoed_in_another_encoding_or_case_is_masked(echoed):
+    assert scrub(f"bad token {echoed} (HTTP 401)", ["s3cr3t-T0k3n+/=xyz"]) == "bad token *** (HTTP 401)"
+
+
+def test_whether_a_password_was_sent_is_not_mistaken_for_one():
+    said = "Access denied for user 'okr'@'10.0.0.5' (using password: YES)"
+    assert scrub(said) == said
