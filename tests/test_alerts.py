@@ -356,3 +356,10 @@ def test_the_prefect_flow_alerts_too(prefect_harness, receiver, tmp_path, monkey
     assert sorted(receiver.take()) == ["KR uptime is off_track", "source erp failed"]
     assert sync_okrs(str(path), now=T0 + timedelta(hours=1), return_state=True).is_failed()
     assert receiver.take() == []
+
+
+def test_a_notification_block_listed_twice_is_refused(tmp_path):
+    path = write(tmp_path, notify="slack-webhook/ops, slack-webhook/ops")
+    with pytest.raises(ConfigError) as info:
+        load_config(path, check_env=False)
+    assert "notification block 'slack-webhook/ops' is listed twice (every message would be sent twice); list it once" in str(info.value)
