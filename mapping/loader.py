@@ -447,6 +447,13 @@ def _check_formula(metric: dict, path: tuple, sources: dict, out: _Collector, en
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
 
 
+def _has_escapes(path: Path) -> bool:
+    try:
+        return b"\\" in path.read_bytes()
+    except OSError:
+        return True
+
+
 def _check_control_characters(node: Any, path: tuple, out: _Collector) -> None:
     """No text in a config (a key, a title, a query) may hold a control character: written as a YAML escape
     ("\e[2J"), it would clear a terminal, rewrite a log line or plant a link when it is printed. Tabs and line
@@ -482,7 +489,8 @@ def load_config(path: str | Path, env: Mapping[str, str] | None = None, check_en
         out.add_validation(exc, data)
     _check_meaning(data, out, env, check_env)
     _check_register_keys(data, out, env, check_env)
-    _check_control_characters(data, (), out)
+    if _has_escapes(path):  # YAML refuses control characters written as they are: only an escape ("\e") makes one
+        _check_control_characters(data, (), out)
     check_history(data, out, env)
     check_output_paths(data, path, out, env)
     if out.problems or config is None:
