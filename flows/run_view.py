@@ -72,21 +72,24 @@ class SourceProgress:
 
     def __rich__(self) -> Group:
         with self._lock:
-            lines = [Text(f"{_mark(entry.state)} {self._line(name, entry)}", style="red" if entry.state == "failed" else "")
+            unicode = (self.console.encoding or "").lower().startswith("utf")
+            lines = [Text(f"{_mark(entry.state, unicode)} {self._line(name, entry)}", style="red" if entry.state == "failed" else "")
                      for name, entry in self._sources.items()]
         return Group(Text(f"{self.step}...", style="bold"), *lines)
 
 
-SPINNER = "⠋⠙⠹⠸⠼⠴⠦⠧⠇⠏"
+SPINNER, ASCII_SPINNER = "⠋⠙⠹⠸⠼⠴⠦⠧⠇⠏", "|/-\\"
 
 
-def _mark(state: str) -> str:
-    """A spinner frame while a source works (fetching, waiting to retry), then ✓ or ✗."""
+def _mark(state: str, unicode: bool = True) -> str:
+    """A spinner frame while a source works (fetching, waiting to retry), then ✓ or ✗ (ASCII on a terminal that
+    cannot show them)."""
     if state == "done":
-        return "✓"
+        return "✓" if unicode else "+"
     if state == "failed":
-        return "✗"
-    return SPINNER[int(time.monotonic() * 8) % len(SPINNER)]
+        return "✗" if unicode else "x"
+    frames = SPINNER if unicode else ASCII_SPINNER
+    return frames[int(time.monotonic() * 8) % len(frames)]
 
 
 def result_rows(outcome: Any) -> list[dict[str, Any]]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sqlite3
 
+import pytest
 from typer.testing import CliRunner
 
 from connectors.base import SourceError, source_message
@@ -143,3 +144,27 @@ def test_a_large_config_shows_a_summary_and_all_shows_every_kr(tmp_path):
     import json
     rows = json.loads(data.stdout)["key_results"]
     assert len(rows) == 60 and rows[0]["kr_id"] == "kr00" and rows[0]["value"] == 5.0
+
+
+@pytest.mark.parametrize("encoding, marks", [("utf-8", ("✓", "✗")), ("ascii", ("+", "x"))])
+def test_the_live_view_marks_each_source_in_what_the_terminal_can_show(encoding, marks):
+    import io
+
+    from rich.console import Console
+
+    from flows.run_view import SourceProgress
+
+    class Terminal(io.StringIO):
+        @property
+        def encoding(self) -> str:  # what the terminal's locale says it can show
+            return encoding
+
+    screen = Terminal()
+    console = Console(file=screen, force_terminal=True, width=120, color_system=None)
+    progress = SourceProgress(console)
+    progress.on_source("mes", "done", "", 0.2)
+    progress.on_source("jira", "failed", "source 'jira': HTTP 401", 1.5)
+    console.print(progress)
+    shown = screen.getvalue()
+    assert f"{marks[0]} source 'mes': done in 0.2 s" in shown
+    assert f"{marks[1]} source 'jira': failed in 1.5 s: HTTP 401" in shown
