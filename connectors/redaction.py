@@ -20,6 +20,8 @@ import threading
 from typing import Any, Iterable, Mapping
 from urllib.parse import parse_qsl, quote, quote_plus, unquote, urlsplit
 
+from mapping.text import show_controls
+
 MIN_SECRET_LENGTH = 4  # shorter env values (a port, a flag) are not secrets and would mangle numbers if masked
 SENSITIVE_NAMES = ("password", "passwd", "pwd", "secret", "token", "apikey", "api_key", "api-key", "access_key",
                    "private_key", "client_secret", "authorization", "sslpassword", "x-api-key")
@@ -34,7 +36,6 @@ _KEY_VALUE = re.compile(rf"""(?ix)
     (?P<value>"[^"]*"|'[^']*'|(?:basic|bearer|token|digest)\s+[^\s"',;&<>]+|[^\s"',;&<>)}}\]]+)
 """)
 _AUTH_SCHEME = re.compile(r"(?i)\b(basic|bearer)\s+[A-Za-z0-9+/=._~-]{8,}")
-_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
 
 
 def remember_secret(value: Any) -> None:
@@ -85,7 +86,7 @@ def scrub(text: str, secrets: Iterable[str] = ()) -> str:
         text = re.sub("|".join(map(re.escape, ordered)), MASK, text, flags=re.IGNORECASE)
     text = _KEY_VALUE.sub(_mask_value, text)
     text = _AUTH_SCHEME.sub(lambda m: f"{m.group(1)} {MASK}", text)
-    return _CONTROL.sub(lambda m: repr(m.group())[1:-1], text)
+    return show_controls(text)
 
 
 def _mask_value(match: re.Match) -> str:

@@ -78,14 +78,11 @@ class _LazyConsole:
         self.real.print(*objects, **options)
 
 
-_CONTROL = "[\x00-\x08\x0b-\x1f\x7f-\x9f]"
-
-
 def plain(text: str) -> str:
     """Text to print as it is, its control codes (ESC, bell, CR...) shown as \\x1b: a file name, a config value or a
     source's answer cannot clear the terminal, rewrite a CI log line or plant a link."""
-    import re
-    return re.sub(_CONTROL, lambda m: repr(m.group())[1:-1], text)
+    from mapping.text import show_controls
+    return show_controls(text)
 
 
 def escape(text: str) -> str:

@@ -4,7 +4,6 @@ from __future__ import annotations
 import difflib
 import math
 import os
-import re
 import sys
 from pathlib import Path
 from types import UnionType
@@ -15,6 +14,7 @@ from pydantic import BaseModel, ValidationError
 
 from mapping.config import GATE_KEYS, Config, Query
 from mapping.errors import ConfigError, Problem
+from mapping.text import CONTROL
 from mapping.file_checks import as_dict as _as_dict, as_list as _as_list, check_history, check_output_paths
 from mapping.formula import FormulaSyntaxError, parse_formula
 from mapping.kr_kinds_check import check_kr_kinds, period_of
@@ -444,7 +444,6 @@ def _check_formula(metric: dict, path: tuple, sources: dict, out: _Collector, en
         _check_metric(sub, sub_path, sources, out, env)
 
 
-_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
 
 
 def _has_escapes(path: Path) -> bool:
@@ -460,15 +459,15 @@ def _check_control_characters(node: Any, path: tuple, out: _Collector) -> None:
     breaks are text."""
     if isinstance(node, dict):
         for key, value in node.items():
-            if isinstance(key, str) and _CONTROL.search(key):
-                out.add(path + (key,), f"a key holds the control character {_CONTROL.search(key).group()!r}", "remove it; keys are plain names")  # type: ignore[union-attr]
+            if isinstance(key, str) and CONTROL.search(key):
+                out.add(path + (key,), f"a key holds the control character {CONTROL.search(key).group()!r}", "remove it; keys are plain names")  # type: ignore[union-attr]
                 continue
             _check_control_characters(value, path + (key,), out)
     elif isinstance(node, list):
         for index, item in enumerate(node):
             _check_control_characters(item, path + (index,), out)
-    elif isinstance(node, str) and _CONTROL.search(node):
-        out.add(path, f"text holds the control character {_CONTROL.search(node).group()!r} (a terminal control code)",  # type: ignore[union-attr]
+    elif isinstance(node, str) and CONTROL.search(node):
+        out.add(path, f"text holds the control character {CONTROL.search(node).group()!r} (a terminal control code)",  # type: ignore[union-attr]
                 "remove it: write plain text")
 
 
