@@ -307,6 +307,12 @@ def entered_value(value: Any) -> dict:
     return {"userEnteredValue": {"stringValue": str(value)}}
 
 
+def grow_requests(sheet_id: int, need: tuple[int, int], have: tuple[int, int]) -> list[dict]:
+    """`appendDimension` requests adding exactly the rows and columns a tab lacks: (rows, columns) needed and had."""
+    return [{"appendDimension": {"sheetId": sheet_id, "dimension": dimension, "length": wanted - there}}
+            for dimension, wanted, there in zip(("ROWS", "COLUMNS"), need, have) if wanted > there]
+
+
 def update_cells_requests(sheet_id: int, data: list[dict]) -> list[dict]:
     """`updateCells` requests writing value ranges (`{"range": "'Tab'!O2:O6", "values": [[...]]}`), literal values.
 
@@ -461,8 +467,7 @@ class SheetsClient:
         props = sheet["properties"]
         grid = props.get("gridProperties", {})
         have_rows, have_cols = int(grid.get("rowCount", 0)), int(grid.get("columnCount", 0))
-        requests_ = [{"appendDimension": {"sheetId": props["sheetId"], "dimension": dimension, "length": need - have}}
-                     for dimension, need, have in (("ROWS", rows, have_rows), ("COLUMNS", columns, have_cols)) if need > have]
+        requests_ = grow_requests(props["sheetId"], (rows, columns), (have_rows, have_cols))
         if requests_:
             self._call(ref, f"adding rows or columns to tab {title!r}", lambda: self.http.batch_update(key, {"requests": requests_}))
         self.grids[(key, title)] = (max(rows, have_rows), max(columns, have_cols))
@@ -490,9 +495,7 @@ class SheetsClient:
             self.batch_update_values(ref, data, "RAW")
             return {**sent, "values.batchUpdate": 1}
         sheet_id = self.sheet_ids[(key, title)]
-        requests_ = [{"appendDimension": {"sheetId": sheet_id, "dimension": dimension, "length": need - have}}
-                     for dimension, need, have in (("ROWS", rows, have_rows), ("COLUMNS", columns, have_cols)) if need > have]
-        requests_ += update_cells_requests(sheet_id, data)
+        requests_ = grow_requests(sheet_id, (rows, columns), (have_rows, have_cols)) + update_cells_requests(sheet_id, data)
         self._call(ref, f"adding rows or columns to tab {title!r} and writing values",
                    lambda: self.http.batch_update(key, {"requests": requests_}))
         self.grids[(key, title)] = (max(rows, have_rows), max(columns, have_cols))
